@@ -1,0 +1,73 @@
+# levpaper: two commands do everything on a fresh machine with Python 3.11, git and make.
+#   make book   build the HTML book into _build/html
+#   make test   lint, type-check, unit + property tests, nbval, book build with -W, browser check
+# Both create .venv from requirements/lock.txt on first use and skip the install afterwards.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.8
+export PATH := $(BIN):$(PATH)
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Sphinx and Jupyter write caches here; keep them out of $HOME so runs are self-contained.
+export JUPYTER_PLATFORM_DIRS := 1
+
+.PHONY: book test reproduce lock env clean lint typecheck unit browser-deps bench help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make book       build the book (_build/html/index.html)"
+	@echo "make test       run every check (what CI runs)"
+	@echo "make reproduce  re-execute every notebook in place, then rebuild the book"
+	@echo "make bench      run the benchmarks"
+	@echo "make lock       regenerate requirements/lock.txt and environment.yml from pyproject.toml"
+
+env: $(STAMP)
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@test -x $(BIN)/python || { echo "creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
+
+reproduce: $(STAMP)
+	$(BIN)/python tools/reproduce.py
+	$(MAKE) book
+
+lint: $(STAMP)
+	$(BIN)/ruff check levpaper tests benchmarks tools book
+	$(BIN)/ruff format --check levpaper tests benchmarks tools
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+browser-deps:
+	@bash tools/install_browser.sh
+
+# Order: cheap static checks first, then the book build (-W, zero warnings), then one pytest run
+# that holds the unit/property tests, nbval on every notebook and the browser check of the build.
+test: $(STAMP) browser-deps
+	$(MAKE) lint
+	$(MAKE) typecheck
+	$(MAKE) book
+	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		--nbval-current-env -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lock:
+	@test -x $(BIN)/uv || { $(PY) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
+	$(BIN)/uv pip compile pyproject.toml --extra book --extra test --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o requirements/lock.txt
+	$(BIN)/python tools/sync_environment.py
+
+clean:
+	rm -rf _build .pytest_cache .mypy_cache .ruff_cache .hypothesis

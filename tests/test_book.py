@@ -1,0 +1,137 @@
+"""The book's structure: the table of contents mirrors the paper, every page is real, every
+notebook is stored with its outputs, and nbval catches a stored number changed by hand."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+PAPER_CHAPTERS = [
+    "Introduction",
+    "Intertoken swaps and leverage",
+    "AI agent design",
+    "Quantitative risk and reward",
+    "Risk management",
+    "Broader implications",
+    "Conclusion",
+]
+APPENDICES = ["Equation ledger", "Errata", "Reproducibility", "How to cite", "References"]
+PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD|placeholder|coming soon|lorem ipsum)\b", re.I)
+
+
+def page_path(name: str) -> Path:
+    for ext in (".ipynb", ".md"):
+        if (ROOT / f"{name}{ext}").exists():
+            return ROOT / f"{name}{ext}"
+    raise FileNotFoundError(name)
+
+
+def page_text(path: Path) -> str:
+    if path.suffix == ".ipynb":
+        return "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+    return path.read_text()
+
+
+def title(path: Path) -> str:
+    m = re.search(r"^# (.+)$", page_text(path), flags=re.M)
+    assert m, f"{path} has no title"
+    return m.group(1).strip()
+
+
+def all_pages() -> list[Path]:
+    names = [TOC["root"]]
+    for part in TOC["parts"]:
+        for chapter in part["chapters"]:
+            names.append(chapter["file"])
+            names += [s["file"] for s in chapter.get("sections", [])]
+    return [page_path(n) for n in names]
+
+
+def notebooks() -> list[Path]:
+    return [p for p in all_pages() if p.suffix == ".ipynb"]
+
+
+def test_chapters_follow_the_paper_in_order() -> None:
+    body, _appendix = TOC["parts"]
+    assert body["numbered"] is True
+    titles = [title(page_path(c["file"])) for c in body["chapters"]]
+    assert titles == PAPER_CHAPTERS[: len(titles)], "chapters must be a prefix of the paper's"
+    assert len(titles) >= 2
+
+
+def test_sections_of_chapter_two_start_with_the_pool() -> None:
+    chapter2 = TOC["parts"][0]["chapters"][1]
+    first = page_path(chapter2["sections"][0]["file"])
+    assert title(first).startswith("Intertoken swap dynamics")
+
+
+def test_appendices_are_in_order() -> None:
+    titles = [title(page_path(c["file"])) for c in TOC["parts"][1]["chapters"]]
+    assert [t for t in titles if t in APPENDICES] == APPENDICES
+    assert TOC["parts"][1].get("numbered") is not True
+
+
+@pytest.mark.parametrize("path", all_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_page_is_real(path: Path) -> None:
+    text = page_text(path)
+    assert not PLACEHOLDER.search(text), PLACEHOLDER.search(text)
+    assert len(re.findall(r"\w+", text)) > 40, f"{path} is too short to be a real page"
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_is_stored_with_its_outputs(path: Path) -> None:
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    counts = [c["execution_count"] for c in code]
+    assert None not in counts, f"{path}: cells never executed; run `make reproduce`"
+    assert counts == list(range(1, len(code) + 1)), f"{path}: executed out of order"
+    assert nb["metadata"].get("mystnb", {}).get("execution_mode") == "off"
+    for cell in code:
+        assert not [o for o in cell["outputs"] if o["output_type"] == "error"], path
+
+
+def test_nbval_fails_when_a_stored_number_is_changed(tmp_path: Path) -> None:
+    source = ROOT / "book" / "ch2" / "amm.ipynb"
+    nb = json.loads(source.read_text())
+    tampered = None
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            key = "application/papermill.record/text/plain"
+            if key in data and re.fullmatch(r"\d+\.\d+", data[key]):
+                data[key] = str(float(data[key]) + 0.01)
+                tampered = data[key]
+                break
+        if tampered:
+            break
+    assert tampered, "no glued number found to tamper with"
+    target = tmp_path / "amm.ipynb"
+    target.write_text(json.dumps(nb))
+    shutil.copy(ROOT / "tests" / "nbval_sanitize.cfg", tmp_path)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        "--nbval-current-env",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-sanitize-with",
+        "nbval_sanitize.cfg",
+        "amm.ipynb",
+    ]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "1 failed" in result.stdout, result.stdout[-2000:]
+    assert tampered in result.stdout
