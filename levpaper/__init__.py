@@ -2,7 +2,10 @@
 
 One module per concept of the paper:
 
-* :mod:`levpaper.pool` -- the constant-product pool (section 2.1, E1-E2);
+* :mod:`levpaper.pool` -- the constant-product pool (section 2.1, E1-E2): swaps, liquidity,
+  arbitrage, impermanent loss and loss-versus-rebalancing;
+* :mod:`levpaper.pool_batch` -- the same operations on arrays of pools;
+* :mod:`levpaper.bonding` -- power-law bonding curves and exchanges between them (E3-E4);
 * :mod:`levpaper.processes` -- price processes: GBM, Merton jumps, GARCH(1,1);
 * :mod:`levpaper.first_passage` -- the liquidation probability (section 4.2, E15);
 * :mod:`levpaper.risk` -- volatility, VaR/ES, tail measures and the risk controls (E16-E19);
@@ -11,7 +14,8 @@ One module per concept of the paper:
 The most used names are re-exported here; everything else is reached through its module.
 """
 
-from levpaper import first_passage, ledger, pool, processes, risk
+from levpaper import bonding, first_passage, ledger, pool, pool_batch, processes, risk
+from levpaper.bonding import CurveToken, PowerBondingCurve, marginal_rate
 from levpaper.first_passage import (
     first_passage_monte_carlo,
     first_passage_probability,
@@ -22,11 +26,19 @@ from levpaper.pool import (
     ConstantProductPool,
     amount_in_for,
     amount_out,
+    arbitrage_trade,
     execution_price,
+    impermanent_loss,
+    lvr_rate,
+    no_arbitrage_band,
+    position_value,
     post_trade_price_ratio,
+    price_impact,
+    rebalancing_loss,
     slippage,
     spot_price,
 )
+from levpaper.pool_batch import PoolBatch
 from levpaper.processes import GARCH11, GBM, MertonJumpDiffusion
 
 __version__ = "0.1.0"
@@ -35,20 +47,33 @@ __all__ = [
     "GARCH11",
     "GBM",
     "ConstantProductPool",
+    "CurveToken",
     "MertonJumpDiffusion",
+    "PoolBatch",
+    "PowerBondingCurve",
     "__version__",
     "amount_in_for",
     "amount_out",
+    "arbitrage_trade",
+    "bonding",
     "execution_price",
     "first_passage",
     "first_passage_monte_carlo",
     "first_passage_probability",
+    "impermanent_loss",
     "ledger",
     "liquidation_barrier",
+    "lvr_rate",
+    "marginal_rate",
+    "no_arbitrage_band",
     "paper_liquidation_probability",
     "pool",
+    "pool_batch",
+    "position_value",
     "post_trade_price_ratio",
+    "price_impact",
     "processes",
+    "rebalancing_loss",
     "risk",
     "slippage",
     "spot_price",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 __all__ = ["STATUSES", "LedgerRow", "errata_markdown", "ledger_markdown", "load_ledger"]
 
-#: Allowed values of :attr:`LedgerRow.status`, with the text the book shows for each.
+#: Allowed values of ``LedgerRow.status``, with the text the book shows for each.
 STATUSES: dict[str, str] = {
     "holds": "holds",
     "qualified": "holds, with a qualification",
