@@ -14,19 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-PAGES = [
-    "book/index.html",
-    "book/ch1_introduction.html",
-    "book/ch2/index.html",
-    "book/ch2/amm.html",
-    "book/appendix/ledger.html",
-    "book/appendix/errata.html",
-]
+
+
+def _toc_pages() -> list[str]:
+    """Every page of the table of contents, as the HTML file the build writes for it."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    names = [toc["root"]]
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            names += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
+    return [f"{name}.html" for name in names]
+
+
+PAGES = _toc_pages()
 
 pytestmark = pytest.mark.browser
 
