@@ -6,6 +6,10 @@ One module per concept of the paper:
   arbitrage, impermanent loss and loss-versus-rebalancing;
 * :mod:`levpaper.pool_batch` -- the same operations on arrays of pools;
 * :mod:`levpaper.bonding` -- power-law bonding curves and exchanges between them (E3-E4);
+* :mod:`levpaper.leverage` -- closed forms of leverage: liquidation prices, fee drag, growth
+  and Kelly leverage (sections 2.2 and 4.1, E5-E8, E13-E14);
+* :mod:`levpaper.margin` -- margin accounts traded through the pool, the liquidation engine,
+  the insurance fund and bad debt;
 * :mod:`levpaper.processes` -- price processes: GBM, Merton jumps, GARCH(1,1);
 * :mod:`levpaper.first_passage` -- the liquidation probability (section 4.2, E15);
 * :mod:`levpaper.risk` -- volatility, VaR/ES, tail measures and the risk controls (E16-E19);
@@ -14,7 +18,17 @@ One module per concept of the paper:
 The most used names are re-exported here; everything else is reached through its module.
 """
 
-from levpaper import bonding, first_passage, ledger, pool, pool_batch, processes, risk
+from levpaper import (
+    bonding,
+    first_passage,
+    ledger,
+    leverage,
+    margin,
+    pool,
+    pool_batch,
+    processes,
+    risk,
+)
 from levpaper.bonding import CurveToken, PowerBondingCurve, marginal_rate
 from levpaper.first_passage import (
     first_passage_monte_carlo,
@@ -22,6 +36,14 @@ from levpaper.first_passage import (
     liquidation_barrier,
     paper_liquidation_probability,
 )
+from levpaper.leverage import (
+    bankruptcy_price,
+    growth_rate,
+    kelly_leverage,
+    liquidation_price,
+    net_profit,
+)
+from levpaper.margin import MarginAccount, MarginConfig, PositionBook
 from levpaper.pool import (
     ConstantProductPool,
     amount_in_for,
@@ -48,23 +70,33 @@ __all__ = [
     "GBM",
     "ConstantProductPool",
     "CurveToken",
+    "MarginAccount",
+    "MarginConfig",
     "MertonJumpDiffusion",
     "PoolBatch",
+    "PositionBook",
     "PowerBondingCurve",
     "__version__",
     "amount_in_for",
     "amount_out",
     "arbitrage_trade",
+    "bankruptcy_price",
     "bonding",
     "execution_price",
     "first_passage",
     "first_passage_monte_carlo",
     "first_passage_probability",
+    "growth_rate",
     "impermanent_loss",
+    "kelly_leverage",
     "ledger",
+    "leverage",
     "liquidation_barrier",
+    "liquidation_price",
     "lvr_rate",
+    "margin",
     "marginal_rate",
+    "net_profit",
     "no_arbitrage_band",
     "paper_liquidation_probability",
     "pool",
