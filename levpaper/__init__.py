@@ -13,6 +13,8 @@ One module per concept of the paper:
 * :mod:`levpaper.processes` -- price processes: GBM, Merton jumps, GARCH(1,1);
 * :mod:`levpaper.first_passage` -- the liquidation probability (section 4.2, E15);
 * :mod:`levpaper.risk` -- volatility, VaR/ES, tail measures and the risk controls (E16-E19);
+* :mod:`levpaper.env`, :mod:`levpaper.vector_env` -- the paper's decision problem as a
+  Gymnasium environment ``levpaper/LeveragedSwap-v0`` (section 3.1, E9-E11), single and batched;
 * :mod:`levpaper.ledger` -- the equation ledger the book renders.
 
 The most used names are re-exported here; everything else is reached through its module.
@@ -20,6 +22,7 @@ The most used names are re-exported here; everything else is reached through its
 
 from levpaper import (
     bonding,
+    env,
     first_passage,
     ledger,
     leverage,
@@ -28,8 +31,10 @@ from levpaper import (
     pool_batch,
     processes,
     risk,
+    vector_env,
 )
 from levpaper.bonding import CurveToken, PowerBondingCurve, marginal_rate
+from levpaper.env import ENV_ID, LeveragedSwapConfig, LeveragedSwapEnv
 from levpaper.first_passage import (
     first_passage_monte_carlo,
     first_passage_probability,
@@ -62,14 +67,19 @@ from levpaper.pool import (
 )
 from levpaper.pool_batch import PoolBatch
 from levpaper.processes import GARCH11, GBM, MertonJumpDiffusion
+from levpaper.vector_env import LeveragedSwapVectorEnv
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENV_ID",
     "GARCH11",
     "GBM",
     "ConstantProductPool",
     "CurveToken",
+    "LeveragedSwapConfig",
+    "LeveragedSwapEnv",
+    "LeveragedSwapVectorEnv",
     "MarginAccount",
     "MarginConfig",
     "MertonJumpDiffusion",
@@ -82,6 +92,7 @@ __all__ = [
     "arbitrage_trade",
     "bankruptcy_price",
     "bonding",
+    "env",
     "execution_price",
     "first_passage",
     "first_passage_monte_carlo",
@@ -109,4 +120,5 @@ __all__ = [
     "risk",
     "slippage",
     "spot_price",
+    "vector_env",
 ]
