@@ -15,6 +15,8 @@ One module per concept of the paper:
 * :mod:`levpaper.risk` -- volatility, VaR/ES, tail measures and the risk controls (E16-E19);
 * :mod:`levpaper.env`, :mod:`levpaper.vector_env` -- the paper's decision problem as a
   Gymnasium environment ``levpaper/LeveragedSwap-v0`` (section 3.1, E9-E11), single and batched;
+* :mod:`levpaper.market` -- the multi-agent market: many leveraged traders on shared pools,
+  liquidation cascades, scenarios, risk controls and stress tests (sections 4.3, 5-7);
 * :mod:`levpaper.ledger` -- the equation ledger the book renders.
 
 The most used names are re-exported here; everything else is reached through its module.
@@ -27,6 +29,7 @@ from levpaper import (
     ledger,
     leverage,
     margin,
+    market,
     pool,
     pool_batch,
     processes,
@@ -49,6 +52,15 @@ from levpaper.leverage import (
     net_profit,
 )
 from levpaper.margin import MarginAccount, MarginConfig, PositionBook
+from levpaper.market import (
+    Control,
+    Market,
+    MarketConfig,
+    Scenario,
+    run_many,
+    run_scenario,
+    stress_table,
+)
 from levpaper.pool import (
     ConstantProductPool,
     amount_in_for,
@@ -76,16 +88,20 @@ __all__ = [
     "GARCH11",
     "GBM",
     "ConstantProductPool",
+    "Control",
     "CurveToken",
     "LeveragedSwapConfig",
     "LeveragedSwapEnv",
     "LeveragedSwapVectorEnv",
     "MarginAccount",
     "MarginConfig",
+    "Market",
+    "MarketConfig",
     "MertonJumpDiffusion",
     "PoolBatch",
     "PositionBook",
     "PowerBondingCurve",
+    "Scenario",
     "__version__",
     "amount_in_for",
     "amount_out",
@@ -107,6 +123,7 @@ __all__ = [
     "lvr_rate",
     "margin",
     "marginal_rate",
+    "market",
     "net_profit",
     "no_arbitrage_band",
     "paper_liquidation_probability",
@@ -118,7 +135,10 @@ __all__ = [
     "processes",
     "rebalancing_loss",
     "risk",
+    "run_many",
+    "run_scenario",
     "slippage",
     "spot_price",
+    "stress_table",
     "vector_env",
 ]

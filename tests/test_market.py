@@ -1,0 +1,314 @@
+"""Tests of the multi-agent market (levpaper.market): conservation, cascades, controls."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from levpaper.market import (
+    BASELINE,
+    HOLD,
+    Control,
+    Market,
+    MarketConfig,
+    MarketView,
+    Population,
+    Scenario,
+    entropy_weights,
+    external_paths,
+    make_population,
+    run_many,
+    run_scenario,
+    standard_controls,
+    standard_scenarios,
+    stress_table,
+    vol_adjusted_leverage,
+)
+from levpaper.pool import amount_out, arbitrage_trade
+from levpaper.risk import (
+    circuit_breaker,
+    dynamic_maintenance_rate,
+    ewma_volatility,
+    exposure_entropy,
+)
+
+
+def _population(side: list[int], leverage: list[float], wealth: float = 400.0) -> Population:
+    n = len(side)
+    return Population(
+        side=np.asarray(side, dtype=np.int8),
+        leverage=np.asarray(leverage, dtype=np.float64),
+        wealth=np.full(n, wealth),
+        policy=np.full(n, HOLD, dtype=np.int8),
+        home=np.zeros(n, dtype=np.int64),
+    )
+
+
+def _path(cfg: MarketConfig, prices: list[float]) -> np.ndarray:
+    return np.asarray([[cfg.price0, *prices]], dtype=np.float64)
+
+
+# --- conservation ------------------------------------------------------------------------------
+
+
+def test_conservation_over_a_million_trader_steps() -> None:
+    cfg = MarketConfig(n_traders=2_000, n_steps=500, pool_liquidity=20e6, n_pools=2)
+    crash = Scenario("mix", crash_step=200, withdrawal_step=100, vol_factor=5.0, vol_start=300,
+                     vol_length=50)  # fmt: skip
+    total = 0
+    for ctl in (Control(), Control("all", True, True, math.log(2), True)):
+        res = run_scenario(cfg, crash, ctl, seed=11)
+        total += cfg.n_traders * cfg.n_steps
+        assert res.n_liquidations > 100  # the run is eventful
+        assert res.residual.shape == (501,)
+        assert np.all(res.residual <= 1e-9)
+    assert total >= 1_000_000
+
+
+def test_conservation_failure_is_detected() -> None:
+    cfg = MarketConfig(n_traders=20, n_steps=3)
+    rng = np.random.default_rng(0)
+    mkt = Market(cfg, make_population(cfg, BASELINE, rng), external_paths(cfg, BASELINE, rng))
+    mkt.wallet[0] += 1.0  # B created from nothing
+    with pytest.raises(RuntimeError, match="conservation residual"):
+        mkt.step()
+
+
+# --- the cascade chain -------------------------------------------------------------------------
+
+
+def test_cascade_follows_the_analytic_chain_of_liquidation_prices() -> None:
+    m, fee = 0.005, 0.003
+    cfg = MarketConfig(n_traders=12, n_steps=1, pool_liquidity=2e5, fee=fee, cooldown=None,
+                       maintenance_rate=m, margin_scale=20.0)  # fmt: skip
+    lev = [95.0, 93.0, 91.0, 89.0, 87.0, 85.0, 83.0, 81.0, 79.0, 77.0, 3.0, 2.0]
+    pop = _population([1] * 12, lev, wealth=100.0)
+    probe = Market(cfg, pop, _path(cfg, [cfg.price0]))
+    x, y = float(probe.x[0]), float(probe.y[0])
+    q, n, c = probe.q[0].copy(), probe.n[0].copy(), probe.c[0].copy()
+    liq = (n - c) / (q * (1.0 - m))  # long liquidation prices, independent of the engine
+    order = np.argsort(-liq)
+    # the external price whose arbitrage leaves the spot just below the first liquidation price
+    guess = float(liq[order[0]])
+    arb = arbitrage_trade(x, y, guess, fee)
+    overshoot = (y + float(arb.amount_b)) / (x + float(arb.amount_a)) / guess
+    target = guess * (1.0 - 1e-6) / overshoot
+    arb = arbitrage_trade(x, y, target, fee)
+    x, y = x + float(arb.amount_a), y + float(arb.amount_b)
+    primary = set(np.flatnonzero(liq > y / x).tolist())
+    chain, marks, prices = [], [], []
+    for i in order:
+        p = y / x
+        if not p < liq[i]:
+            break
+        out = float(amount_out(q[i], x, y, fee))
+        chain.append(int(i))
+        marks.append(p)
+        prices.append(out / q[i])
+        x, y = x + q[i], y - out
+    assert 3 <= len(chain) < 12  # a real cascade that stops before the low-leverage longs
+    # the engine
+    mkt = Market(cfg, pop, _path(cfg, [target]))
+    res = mkt.run()
+    ev = res.events
+    assert ev["trader"].tolist() == chain
+    np.testing.assert_allclose(ev["trigger_mark"], marks, rtol=1e-12)
+    np.testing.assert_allclose(ev["execution_price"], prices, rtol=1e-12)
+    assert ev["induced"].tolist() == [i not in primary for i in chain]
+    assert 1 <= len(primary) < len(chain)
+    assert res.cascade[1] == len(chain) - len(primary) and res.liquidations[1] == len(chain)
+    # a TWAP mark does not feed the sales back into the mark inside the step
+    twap = Market(cfg, pop, _path(cfg, [target]), Scenario("t", mark="twap")).run()
+    assert twap.cascade.sum() == 0
+
+
+def test_short_cascade_mirrors_the_long_one() -> None:
+    cfg = MarketConfig(n_traders=6, n_steps=1, pool_liquidity=1e5, cooldown=None)
+    pop = _population([-1] * 6, [95.0, 92.0, 89.0, 86.0, 83.0, 2.0], wealth=100.0)
+    probe = Market(cfg, pop, _path(cfg, [cfg.price0]))
+    liq = (probe.n[0] + probe.c[0]) / (probe.q[0] * (1.0 + cfg.maintenance_rate))
+    x, y, fee = float(probe.x[0]), float(probe.y[0]), cfg.fee
+    guess = float(liq.min())
+    arb = arbitrage_trade(x, y, guess, fee)
+    overshoot = (y + float(arb.amount_b)) / (x + float(arb.amount_a)) / guess
+    res = Market(cfg, pop, _path(cfg, [guess * (1.0 + 1e-6) / overshoot])).run()
+    assert res.events["trader"][0] == int(np.argmin(liq))
+    assert res.cascade[1] >= 1 and np.all(res.events["side"] == -1)
+    assert res.post_cascade_price[0, 1] > res.pool_price[0, 1] * 0.999  # sales pushed it up
+
+
+# --- controls on constructed paths -------------------------------------------------------------
+
+
+def test_circuit_breaker_pauses_at_the_known_step_and_defers_liquidations() -> None:
+    cfg = MarketConfig(n_traders=1, n_steps=20, pool_liquidity=1e9, cooldown=None,
+                       breaker_theta=3.0, pause_steps=3, insurance_fund=1e6)  # fmt: skip
+    pop = _population([1], [90.0])
+    prices = [cfg.price0] * 9 + [cfg.price0 * 0.9] * 11  # -10% at step 10
+    plain = Market(cfg, pop, _path(cfg, prices))
+    res = plain.run()
+    assert res.events["step"].tolist() == [10]
+    cb = Market(cfg, pop, _path(cfg, prices), control=Control("cb", circuit_breaker=True))
+    res_cb = cb.run()
+    first = int(np.flatnonzero(cb.triggered)[0])
+    assert first == 10
+    # the online breaker is risk.circuit_breaker on the recorded volatility
+    r = np.log(res_cb.pool_price[0, 1:] / res_cb.pool_price[0, :-1])
+    sig = ewma_volatility(r, cfg.ewma_lambda, initial_variance=cfg.sigma**2 * cfg.dt, dt=cfg.dt)
+    np.testing.assert_allclose(cb.sigma_series[0, 1:], sig, rtol=1e-5)  # post-arbitrage spot
+    flags = circuit_breaker(
+        cb.sigma_series[0, 1:], cfg.breaker_theta, cfg.breaker_alpha, initial=cfg.sigma
+    )
+    assert flags.tolist() == cb.triggered[1:].tolist()
+    expect = np.zeros(21, dtype=bool)
+    for t in np.flatnonzero(cb.triggered):
+        expect[t : t + cfg.pause_steps] = True
+    assert res_cb.paused.tolist() == expect.tolist()
+    # the liquidation waits for the first unpaused step
+    resume = int(np.flatnonzero(~res_cb.paused[10:])[0]) + 10
+    assert res_cb.events["step"].tolist() == [resume]
+    assert res_cb.pause_episodes == 1 and res_cb.false_pauses == 0  # a 10% move: a true pause
+
+
+def test_false_pause_counts_a_pause_without_stress() -> None:
+    cfg = MarketConfig(n_traders=1, n_steps=30, pool_liquidity=1e9, breaker_theta=1.2,
+                       false_pause_horizon=5, stress_move=0.05)  # fmt: skip
+    pop = _population([1], [2.0])
+    prices = [cfg.price0] * 9 + [cfg.price0 * 1.04] * 21  # +4% at step 10: a pause, no stress
+    res = Market(cfg, pop, _path(cfg, prices), control=Control(circuit_breaker=True)).run()
+    assert res.pause_episodes >= 1 and res.false_pauses == res.pause_episodes
+
+
+def test_dynamic_maintenance_liquidates_what_static_keeps() -> None:
+    cfg = MarketConfig(n_traders=1, n_steps=2, pool_liquidity=1e9, cooldown=None)
+    pop = _population([1], [60.0])
+    prices = [cfg.price0 * 0.991, cfg.price0 * 0.991]
+    static = Market(cfg, pop, _path(cfg, prices)).run()
+    dyn_m = Market(cfg, pop, _path(cfg, prices), control=Control(dynamic_maintenance=True))
+    dyn = dyn_m.run()
+    assert static.n_liquidations == 0
+    assert dyn.events["step"].tolist() == [1]
+    expect = dynamic_maintenance_rate(cfg.maintenance_rate, cfg.eta, dyn_m.sigma_series[0, 1])
+    assert dyn.maintenance[0, 1] == pytest.approx(expect, rel=1e-15)
+
+
+def test_entropy_of_equal_splits_is_log_n() -> None:
+    for n in (2, 3, 5):
+        w = entropy_weights(n, math.log(n), np.arange(7) % n)
+        np.testing.assert_allclose(exposure_entropy(w.T), math.log(n), rtol=1e-12)
+        np.testing.assert_allclose(w.sum(axis=0), 1.0, rtol=1e-15)
+    cfg = MarketConfig(n_traders=40, n_steps=5, n_pools=4)
+    res = run_scenario(cfg, BASELINE, Control("e", entropy=math.log(4)), seed=1)
+    assert res.entropy == pytest.approx(math.log(4), rel=1e-12)
+    none = run_scenario(cfg, BASELINE, Control(), seed=1)
+    assert none.entropy == 0.0
+    w = entropy_weights(4, 0.7, [2])
+    assert float(exposure_entropy(w[:, 0])) == pytest.approx(0.7, abs=1e-12)
+    assert int(np.argmax(w[:, 0])) == 2
+
+
+def test_vol_adjusted_leverage_formula_and_control() -> None:
+    dt = 1 / 8760
+    for s in (0.3, 0.8, 3.0):
+        by_hand = 0.5 / s * min(100.0, 1.0 / (2.3263478740408408 * s * math.sqrt(dt)))
+        assert vol_adjusted_leverage(s, 0.5, dt)[()] == pytest.approx(min(max(by_hand, 1), 100))
+    assert vol_adjusted_leverage(0.01, 5.0, dt)[()] == 100.0  # clipped
+    cfg = MarketConfig(n_traders=200, n_steps=1)
+    rng = np.random.default_rng(2)
+    pop, ext = make_population(cfg, BASELINE, rng), external_paths(cfg, BASELINE, rng)
+    mkt = Market(cfg, pop, ext, control=Control(vol_leverage=True))
+    lev0 = mkt.n[0] / mkt.c[0]
+    assert np.all(lev0 <= vol_adjusted_leverage(cfg.sigma, cfg.kappa, cfg.dt)[()] * 1.01)
+
+
+def test_agent_policy_that_closes_everything() -> None:
+    cfg = MarketConfig(n_traders=50, n_steps=3, policy_mix=(0.0, 0.0, 0.0, 1.0))
+    seen: list[MarketView] = []
+
+    def flat(view: MarketView) -> np.ndarray:
+        seen.append(view)
+        return np.where(view.step == 0, 10.0, 0.0) * np.ones(view.side.shape[0])
+
+    res = run_scenario(cfg, BASELINE, seed=4, policy=flat)
+    assert seen[0].step == 0 and seen[1].step == 1
+    assert res.n_liquidations == 0 and np.all(res.residual <= 1e-9)
+    with pytest.raises(ValueError, match="policy"):
+        run_scenario(cfg, BASELINE, seed=4)
+
+
+# --- measurements, determinism, validation -----------------------------------------------------
+
+
+def test_determinism_and_common_random_numbers() -> None:
+    cfg = MarketConfig(n_traders=300, n_steps=60, pool_liquidity=5e6)
+    crash = Scenario("c", crash_step=30)
+    a = run_scenario(cfg, crash, seed=7)
+    b = run_scenario(cfg, crash, seed=7)
+    assert a.n_liquidations == b.n_liquidations and a.bad_debt == b.bad_debt
+    np.testing.assert_array_equal(a.pool_price, b.pool_price)
+    c = run_scenario(cfg, crash, Control("d", dynamic_maintenance=True), seed=7)
+    np.testing.assert_array_equal(a.external, c.external)
+    base = run_scenario(cfg, BASELINE, seed=7)
+    ratio = a.external[0, 30:] / base.external[0, 30:]
+    np.testing.assert_allclose(ratio, 0.7, rtol=1e-12)  # same draws, crash on top
+
+
+def test_crash_produces_cascades_and_bad_debt_scales_with_leverage() -> None:
+    crash = Scenario("c", crash_step=10)
+    low = MarketConfig(n_traders=400, n_steps=20, leverage_range=(1.0, 2.0), pool_liquidity=2e6)
+    high = MarketConfig(n_traders=400, n_steps=20, leverage_range=(50.0, 100.0),
+                        pool_liquidity=2e6)  # fmt: skip
+    r_low, r_high = run_scenario(low, crash, seed=0), run_scenario(high, crash, seed=0)
+    assert r_high.liquidations[10] > r_low.liquidations[10]
+    assert r_high.bad_debt > r_low.bad_debt
+    assert r_low.bad_debt == 0.0
+
+
+def test_run_many_and_stress_table() -> None:
+    cfg = MarketConfig(n_traders=100, n_steps=30, pool_liquidity=2e6)
+    scen = standard_scenarios(30)
+    ctls = standard_controls(1)
+    out = run_many(cfg, scen[1], ctls, n_runs=3, seed=1)
+    assert set(out) == {c.name for c in ctls}
+    bd = out["none"]["bad_debt"]
+    assert isinstance(bd, np.ndarray) and bd.shape == (3,)
+    assert out["none"]["p95_bad_debt"] == pytest.approx(float(np.quantile(bd, 0.95)))
+    rows = stress_table(cfg, scen, ctls, n_runs=1)
+    assert len(rows) == len(scen) * len(ctls)
+    assert {r["scenario"] for r in rows} == {s.name for s in scen}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"n_traders": 0}, "n_traders"),
+        ({"fee": 1.0}, "fee"),
+        ({"correlation": 1.5}, "correlation"),
+        ({"leverage_range": (2.0, 300.0)}, "leverage_range"),
+        ({"policy_mix": (0.5, 0.6, 0.0, 0.0)}, "policy_mix"),
+        ({"mark": "vwap"}, "mark"),
+        ({"pool_liquidity": -1.0}, "pool_liquidity"),
+    ],
+)
+def test_bad_config_raises_naming_the_parameter(kwargs: dict[str, object], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        MarketConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_inputs_raise() -> None:
+    with pytest.raises(ValueError, match="withdrawal_fraction"):
+        Scenario(withdrawal_fraction=1.0)
+    with pytest.raises(ValueError, match="entropy"):
+        Control(entropy=-0.1)
+    cfg = MarketConfig(n_traders=3, n_steps=2)
+    pop = _population([1, 1, -1], [2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="external"):
+        Market(cfg, pop, np.full((1, 2), cfg.price0))
+    with pytest.raises(ValueError, match="entropy"):
+        Market(cfg, pop, np.full((1, 3), cfg.price0), control=Control(entropy=1.0))
+    with pytest.raises(ValueError, match="target"):
+        entropy_weights(2, 1.0, [0])
+    with pytest.raises(ValueError, match="side"):
+        _population([2], [2.0])
