@@ -515,6 +515,9 @@ def first_passage_monte_carlo(
     rows = max(1, _MC_BLOCK_ELEMENTS // (n_steps + 1))
     buf = np.empty((min(rows, n_paths), n_steps + 1))
     k = -2.0 / (vol * vol * step)
+    if bridge:
+        dbuf = np.empty_like(buf)
+        qbuf = np.empty((buf.shape[0], n_steps))
     for start in range(0, n_paths, rows):
         block = buf[: min(rows, n_paths - start)]
         process._fill(block, rng, s0=1.0, dt=step, log=True)
@@ -524,22 +527,25 @@ def first_passage_monte_carlo(
             for j, lb in enumerate(log_b):
                 out[j] = s * (extreme - lb) <= 0.0
             continue
+        d = dbuf[: block.shape[0]]
+        q = qbuf[: block.shape[0]]
         for j, lb in enumerate(log_b):
-            d = block - lb
-            if s == -1:
-                np.negative(d, out=d)  # d > 0 on the safe side
-            crossed = (d[:, 1:] <= 0.0).any(axis=1)
-            q = d[:, :-1] * d[:, 1:]
+            # d > 0 on the safe side of the barrier.
+            if s == 1:
+                np.subtract(block, lb, out=d)
+            else:
+                np.subtract(lb, block, out=d)
+            np.multiply(d[:, :-1], d[:, 1:], out=q)
             np.maximum(q, 0.0, out=q)
             q *= k
             np.exp(q, out=q)  # bridge crossing probability per interval
             np.negative(q, out=q)
             with np.errstate(divide="ignore"):
-                np.log1p(q, out=q)  # -inf where a grid point sits on the barrier
-            log_survival = q.sum(axis=1)
-            hit = -np.expm1(log_survival)
-            hit[crossed] = 1.0
-            out[j] = hit
+                np.log1p(q, out=q)
+            # An interval whose end point is on or past the barrier has d0 * d1 <= 0, so its
+            # crossing probability is exp(0) = 1 and its log-survival -inf: the path counts as
+            # hit (probability 1) without a separate check of the grid points.
+            out[j] = -np.expm1(q.sum(axis=1))
     estimate = values.mean(axis=1)
     se = values.std(axis=1, ddof=1) / math.sqrt(n_paths)
     if bar.ndim == 0:

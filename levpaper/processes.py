@@ -623,7 +623,7 @@ class GARCH11:
         log: bool,
         variance: FloatArray | None,
     ) -> FloatArray:
-        """The recursion in time-major layout, then one transpose into the path-major output."""
+        """The recursion in time-major layout, returned as its path-major transposed view."""
         steps = rng.standard_normal((n_steps + 1, n_paths))  # row t + 1: Z_t, then ln P_{t+1}
         steps[0] = math.log(s0)
         h = np.full(n_paths, h0)
@@ -646,9 +646,9 @@ class GARCH11:
             eps *= a
             h += eps
             h += w  # h_{t+1} = omega + alpha eps_t^2 + beta h_t
-        out = np.empty((n_paths, n_steps + 1))
-        np.copyto(out, steps.T)
         if not log:
-            np.exp(out, out=out)
-            out[:, 0] = s0
-        return out
+            np.exp(steps, out=steps)
+            steps[0] = s0
+        # The path-major result is the transpose of the time-major buffer: a view, no copy
+        # (a Fortran-ordered array of shape (n_paths, n_steps + 1)).
+        return steps.T
