@@ -15,6 +15,9 @@ One module per concept of the paper:
 * :mod:`levpaper.risk` -- volatility, VaR/ES, tail measures and the risk controls (E16-E19);
 * :mod:`levpaper.env`, :mod:`levpaper.vector_env` -- the paper's decision problem as a
   Gymnasium environment ``levpaper/LeveragedSwap-v0`` (section 3.1, E9-E11), single and batched;
+* :mod:`levpaper.agents`, :mod:`levpaper.training` -- the baselines (fixed, Kelly, the
+  volatility-adjusted L* of E12) and a numpy evolution-strategies learner with curriculum,
+  adversarial and multi-agent options, evaluated on held-out seeds (sections 3.2-3.3);
 * :mod:`levpaper.market` -- the multi-agent market: many leveraged traders on shared pools,
   liquidation cascades, scenarios, risk controls and stress tests (sections 4.3, 5-7);
 * :mod:`levpaper.ledger` -- the equation ledger the book renders.
@@ -23,6 +26,7 @@ The most used names are re-exported here; everything else is reached through its
 """
 
 from levpaper import (
+    agents,
     bonding,
     env,
     first_passage,
@@ -34,7 +38,15 @@ from levpaper import (
     pool_batch,
     processes,
     risk,
+    training,
     vector_env,
+)
+from levpaper.agents import (
+    FixedLeverage,
+    KellyLeverage,
+    LinearPolicy,
+    RandomPolicy,
+    VolatilityAdjustedLeverage,
 )
 from levpaper.bonding import CurveToken, PowerBondingCurve, marginal_rate
 from levpaper.env import ENV_ID, LeveragedSwapConfig, LeveragedSwapEnv
@@ -79,6 +91,7 @@ from levpaper.pool import (
 )
 from levpaper.pool_batch import PoolBatch
 from levpaper.processes import GARCH11, GBM, MertonJumpDiffusion
+from levpaper.training import TrainConfig, TrainResult, evaluate, load_policy, save_policy, train
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
 __version__ = "0.1.0"
@@ -90,9 +103,12 @@ __all__ = [
     "ConstantProductPool",
     "Control",
     "CurveToken",
+    "FixedLeverage",
+    "KellyLeverage",
     "LeveragedSwapConfig",
     "LeveragedSwapEnv",
     "LeveragedSwapVectorEnv",
+    "LinearPolicy",
     "MarginAccount",
     "MarginConfig",
     "Market",
@@ -101,14 +117,20 @@ __all__ = [
     "PoolBatch",
     "PositionBook",
     "PowerBondingCurve",
+    "RandomPolicy",
     "Scenario",
+    "TrainConfig",
+    "TrainResult",
+    "VolatilityAdjustedLeverage",
     "__version__",
+    "agents",
     "amount_in_for",
     "amount_out",
     "arbitrage_trade",
     "bankruptcy_price",
     "bonding",
     "env",
+    "evaluate",
     "execution_price",
     "first_passage",
     "first_passage_monte_carlo",
@@ -120,6 +142,7 @@ __all__ = [
     "leverage",
     "liquidation_barrier",
     "liquidation_price",
+    "load_policy",
     "lvr_rate",
     "margin",
     "marginal_rate",
@@ -137,8 +160,11 @@ __all__ = [
     "risk",
     "run_many",
     "run_scenario",
+    "save_policy",
     "slippage",
     "spot_price",
     "stress_table",
+    "train",
+    "training",
     "vector_env",
 ]
