@@ -89,7 +89,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 from scipy import special
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from levpaper._validate import FloatArray, in_range, positive, positive_int
 from levpaper.agents import (
