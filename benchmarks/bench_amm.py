@@ -23,13 +23,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import json  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._peers import peer_python  # noqa: E402
 from levpaper.pool import ConstantProductPool, amount_out  # noqa: E402
 from levpaper.pool_batch import PoolBatch  # noqa: E402
 
@@ -39,7 +38,6 @@ GOAL = 20e6
 PEER = "uniswappy"
 PEER_VERSION = "1.7.9"
 PEER_POOLS = 64
-PEERS_DIR = Path(__file__).resolve().parent / ".peers"
 
 # Runs in the peer's virtualenv: argv = n_pools, repeats. Prints one JSON line.
 PEER_SCRIPT = r"""
@@ -132,32 +130,9 @@ def bench_scalar() -> float:
     return 2 * N_POOLS / seconds
 
 
-def peer_python() -> Path | None:
-    """The peer's virtualenv Python, created with a pinned install on first use."""
-    env = PEERS_DIR / PEER
-    python = env / "bin" / "python"
-    stamp = env / f".installed-{PEER_VERSION}"
-    if stamp.exists() and python.exists():
-        return python
-    print(f"creating {env} with {PEER}=={PEER_VERSION} (first run only)", flush=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"{PEER}=={PEER_VERSION}"],
-            check=True,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-    except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"peer {PEER} unavailable: {exc}")
-        return None
-    stamp.touch()
-    return python
-
-
 def bench_peer() -> float | None:
     """Pool-swaps per second of the peer, or ``None`` if it cannot be installed or run."""
-    python = peer_python()
+    python = peer_python(PEER, [f"{PEER}=={PEER_VERSION}"])
     if python is None:
         return None
     proc = subprocess.run(

@@ -33,7 +33,6 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -43,11 +42,11 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import levpaper.env  # noqa: E402, F401  (registers the environment)
+from benchmarks._peers import peer_python  # noqa: E402
 from levpaper.env import ENV_ID, ReplayPrices  # noqa: E402
 from levpaper.processes import GBM  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PEERS_DIR = HERE / ".peers"
 RESULTS = HERE / "results" / "env.json"
 SEED = 20_260_101
 N_PRICES = 50_001  # hourly, about 5.7 years
@@ -111,29 +110,6 @@ def synthetic_prices() -> np.ndarray:
     """The shared series: GBM, sigma 0.8, hourly, from 2500."""
     path = GBM(sigma=0.8).simulate(1, N_PRICES - 1, np.random.default_rng(SEED), s0=2500.0)
     return path[0]
-
-
-def peer_python() -> Path | None:
-    """The peers' virtualenv Python, created with pinned installs on first use."""
-    env = PEERS_DIR / "env"
-    python = env / "bin" / "python"
-    pins = [f"{name}=={version}" for name, version in PEERS.items()] + PEER_PINS
-    stamp = env / (".installed-" + "-".join(sorted(pins)).replace("==", "_"))
-    if stamp.exists() and python.exists():
-        return python
-    print(f"creating {env} with {' '.join(pins)} (first run only)", flush=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(env)], check=True)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *pins],
-            check=True,
-            stderr=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.CalledProcessError) as exc:
-        print(f"peers unavailable: {exc}")
-        return None
-    stamp.touch()
-    return python
 
 
 def bench_peer(python: Path, peer: str, prices_path: Path) -> dict[str, Any] | None:
@@ -228,7 +204,7 @@ def main() -> None:
         process=ReplayPrices(prices), initial_price=float(prices[0]), action_mode="box"
     )
     peers: dict[str, dict[str, Any]] = {}
-    python = peer_python()
+    python = peer_python("env", [f"{n}=={v}" for n, v in PEERS.items()] + PEER_PINS)
     if python is not None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "prices.npy"
