@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bookpages import toc_docnames
 
 ROOT = Path(__file__).resolve().parents[1]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -63,12 +64,7 @@ def title(path: Path) -> str:
 
 
 def all_pages() -> list[Path]:
-    names = [TOC["root"]]
-    for part in TOC["parts"]:
-        for chapter in part["chapters"]:
-            names.append(chapter["file"])
-            names += [s["file"] for s in chapter.get("sections", [])]
-    return [page_path(n) for n in names]
+    return [page_path(n) for n in toc_docnames()]
 
 
 def notebooks() -> list[Path]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
+from bookpages import toc_docnames
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -22,17 +22,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-def _toc_pages() -> list[str]:
-    """Every page of the table of contents, as the HTML file the build writes for it."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    names = [toc["root"]]
-    for part in toc["parts"]:
-        for chapter in part["chapters"]:
-            names += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
-    return [f"{name}.html" for name in names]
-
-
-PAGES = _toc_pages()
+PAGES = [f"{name}.html" for name in toc_docnames()]
 
 pytestmark = pytest.mark.browser
 
