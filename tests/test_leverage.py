@@ -339,3 +339,42 @@ def test_bad_input_names_the_parameter(
 ) -> None:
     with pytest.raises(ValueError, match=name):
         func(**kwargs)
+
+
+def test_rebalanced_log_wealth_at_1x_is_the_log_price_ratio() -> None:
+    from levpaper.leverage import rebalanced_log_wealth
+
+    ratios = np.random.default_rng(3).lognormal(0.0, 0.01, (50, 200))
+    log_w, step = rebalanced_log_wealth(ratios, 1.0)
+    np.testing.assert_allclose(log_w, np.log(ratios).sum(axis=1), rtol=1e-12, atol=1e-12)
+    assert (step == -1).all()
+
+
+def test_rebalanced_log_wealth_liquidates_at_the_first_step_past_the_barrier() -> None:
+    from levpaper.first_passage import liquidation_barrier
+    from levpaper.leverage import rebalanced_log_wealth
+
+    barrier = float(liquidation_barrier(50.0, 0.005))
+    ratios = np.ones((3, 10))
+    ratios[1, 4] = barrier * 0.999  # step 5 crosses
+    ratios[2, 7] = barrier * 1.001  # just inside: survives
+    log_w, step = rebalanced_log_wealth(ratios, 50.0, 0.005)
+    assert step.tolist() == [-1, 5, -1]
+    assert np.isneginf(log_w[1]) and np.isfinite(log_w[[0, 2]]).all()
+    with pytest.raises(ValueError, match="price_ratios"):
+        rebalanced_log_wealth(-ratios, 50.0)
+
+
+def test_rebalanced_growth_model_matches_monte_carlo() -> None:
+    from levpaper.leverage import rebalanced_growth_model, rebalanced_log_wealth
+    from levpaper.processes import GBM, HOURLY_DT
+
+    n_paths, n_steps, lev, mu, sigma = 4000, 720, 25.0, 0.3, 0.8
+    paths = GBM(mu=mu, sigma=sigma).simulate(n_paths, n_steps, np.random.default_rng(11))
+    log_w, _ = rebalanced_log_wealth(paths[:, 1:] / paths[:, :-1], lev, 0.005)
+    p_model, g_model = rebalanced_growth_model(lev, mu, sigma, 0.005, HOURLY_DT, n_steps)
+    alive = np.isfinite(log_w)
+    p_sim = 1 - alive.mean()
+    assert abs(p_sim - p_model) < 3 * np.sqrt(p_model * (1 - p_model) / n_paths)
+    growth = log_w[alive] / (n_steps * HOURLY_DT)
+    assert abs(growth.mean() - g_model) < 4 * growth.std(ddof=1) / np.sqrt(alive.sum())
