@@ -15,6 +15,7 @@ One module per concept of the paper:
 * :mod:`levpaper.risk` -- volatility, VaR/ES, tail measures and the risk controls (E16-E19);
 * :mod:`levpaper.env`, :mod:`levpaper.vector_env` -- the paper's decision problem as a
   Gymnasium environment ``levpaper/LeveragedSwap-v0`` (section 3.1, E9-E11), single and batched;
+* :mod:`levpaper.shared_env` -- several agents' margin accounts on one pool (section 3.3);
 * :mod:`levpaper.agents`, :mod:`levpaper.training` -- the baselines (fixed, Kelly, the
   volatility-adjusted L* of E12) and a numpy evolution-strategies learner with curriculum,
   adversarial and multi-agent options, evaluated on held-out seeds (sections 3.2-3.3);
@@ -38,6 +39,7 @@ from levpaper import (
     pool_batch,
     processes,
     risk,
+    shared_env,
     training,
     vector_env,
 )
@@ -91,6 +93,7 @@ from levpaper.pool import (
 )
 from levpaper.pool_batch import PoolBatch
 from levpaper.processes import GARCH11, GBM, MertonJumpDiffusion
+from levpaper.shared_env import SharedPoolEnv
 from levpaper.training import TrainConfig, TrainResult, evaluate, load_policy, save_policy, train
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
@@ -119,6 +122,7 @@ __all__ = [
     "PowerBondingCurve",
     "RandomPolicy",
     "Scenario",
+    "SharedPoolEnv",
     "TrainConfig",
     "TrainResult",
     "VolatilityAdjustedLeverage",
@@ -161,6 +165,7 @@ __all__ = [
     "run_many",
     "run_scenario",
     "save_policy",
+    "shared_env",
     "slippage",
     "spot_price",
     "stress_table",

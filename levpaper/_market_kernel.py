@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -92,6 +93,61 @@ OBS_HIGH = np.array([f[2] for f in FEATURES], dtype=np.float32)
 # Python floats of the bounds, for the scalar clip in the single environment.
 LOW = tuple(float(v) for v in OBS_LOW)
 HIGH = tuple(float(v) for v in OBS_HIGH)
+
+
+class ObservationScale(NamedTuple):
+    """Constants of :func:`fill_observation` (reciprocals precomputed once per environment)."""
+
+    maintenance_rate: float
+    inv_c0: float
+    inv_p0: float
+    inv_x0: float
+    inv_y0: float
+    inv_dt: float
+    horizon: float
+    inv_h: float
+
+
+def fill_observation(
+    o: FloatArray,
+    scale: ObservationScale,
+    pool: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    account: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    t: FloatArray | float,
+    cap: FloatArray,
+) -> FloatArray:
+    """Write the float64 observation features (before rounding and clipping) into ``o``.
+
+    ``o`` has shape ``(N_FEATURES, *shape)``; ``pool = (p, x, y, v)`` (price, reserves, EWMA
+    variance per step) and ``account = (q, cash, wallet, equity, q p, |q p|)`` broadcast to
+    ``shape`` (in the shared-pool environment the pool arrays have shape ``(N, 1)`` against the
+    accounts' ``(N, K)``). The order of operations is that of the single environment, so the
+    vector environments' observations are bit-identical to it. Returns the signed leverage.
+    """
+    p, x, y, v = pool
+    q, cash, w, e, qp, nn = account
+    m = scale.maintenance_rate
+    lev = qp / np.maximum(e, TINY)
+    s = np.sign(q, out=o[7])
+    np.multiply(p, scale.inv_p0, out=o[0])
+    np.multiply(x, scale.inv_x0, out=o[1])
+    np.multiply(y, scale.inv_y0, out=o[2])
+    np.multiply(lev, m, out=o[3])
+    np.multiply(e, scale.inv_c0, out=o[4])
+    # o[5], the volatility penalty, is written by the caller
+    np.multiply(v, scale.inv_dt, out=o[6])
+    np.sqrt(o[6], out=o[6])
+    np.multiply(nn, scale.inv_c0, out=o[8])
+    np.divide(e, np.maximum(np.maximum(nn, e), TINY), out=o[9])  # <= 1, 1 when flat
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dist = cash / (nn - m * qp)
+    dist += s
+    o[10] = np.where(q != 0, dist, 1.0)
+    np.multiply(scale.horizon - np.asarray(t), scale.inv_h, out=o[11])
+    np.multiply(w, scale.inv_c0, out=o[12])
+    np.multiply(cap, m, out=o[13])
+    return np.asarray(lev, dtype=np.float64)
+
 
 # --- discrete actions -------------------------------------------------------------------------
 

@@ -29,15 +29,15 @@ Adversarial training
     ``adversary_budget`` (B per step) trades every training pool toward the agent's liquidation
     price. :func:`evaluate` takes ``adversary=`` to evaluate any policy with or without it.
 
-Multi-agent training (an approximation)
-    With ``n_agents = K > 1``, ``K`` learners train at once, each in its own vector environment
-    on the same episode seeds (the same external price paths). Each agent's pool receives, through
-    the environment's ``traders`` hook, the net order flow of the other ``K - 1`` agents (their
-    change of position times their pool price, liquidations included), **one step late**: the
-    environments step in lock-step, so the others' trades of step ``t`` enter the agent's pool at
-    step ``t + 1``, after arbitrage. It is not one shared pool with ``K`` margin accounts (that
-    needs a multi-account environment): the pools are coupled by the order flow only. Candidate
-    ``i`` of every agent plays against candidate ``i`` of the others.
+Multi-agent training
+    With ``n_agents = K > 1``, ``K`` learners train at once as the ``K`` margin accounts of one
+    pool: a :class:`levpaper.shared_env.SharedPoolEnv` with one market per (candidate, episode),
+    in which candidate ``i`` of every learner trades against candidate ``i`` of the others, on
+    the same episode seeds. The learners' trades reach the pool one after the other in a
+    rotating order, and one learner's liquidation sale moves the mark of the others within the
+    step (see that module). Each learner's fitness is its own discounted return; the
+    learners do not share weights or rewards. :func:`evaluate_shared` evaluates such a group
+    together on held-out episodes. The adversary is not available with several learners.
 
 Evaluation
     :func:`evaluate` runs a policy on held-out seeds (training draws its episode seeds below
@@ -103,9 +103,10 @@ from levpaper.agents import (
     box_action,
     features,
 )
-from levpaper.env import LeveragedSwapConfig, LiquidationHunter, MarketView
+from levpaper.env import LeveragedSwapConfig, LiquidationHunter
 from levpaper.processes import GBM, MertonJumpDiffusion
 from levpaper.risk import quantile_ci
+from levpaper.shared_env import SharedPoolEnv
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
 __all__ = [
@@ -119,6 +120,7 @@ __all__ = [
     "config_hash",
     "curriculum_cap",
     "evaluate",
+    "evaluate_shared",
     "format_table",
     "held_out_seeds",
     "load_policy",
@@ -176,7 +178,7 @@ class TrainConfig:
         Its budget per step, in B, > 0: the default pool holds 2.5e8 B, and a 1e7 B sale moves
         its price about 7.5%, enough to reach the liquidation price of a fresh long above 13x.
     n_agents : int, default 1
-        Learners sharing the market (see the module docstring), >= 1.
+        Learners sharing one pool (see the module docstring), >= 1; not with ``adversary``.
 
     Raises
     ------
@@ -230,6 +232,8 @@ class TrainConfig:
         in_range("curriculum_fraction", self.curriculum_fraction, 0.0, 1.0, low_closed=False)
         positive("adversary_budget", self.adversary_budget)
         positive_int("n_agents", self.n_agents)
+        if self.adversary and self.n_agents > 1:
+            raise ValueError("adversary is not available with n_agents > 1")
 
 
 def _jsonable(obj: Any) -> Any:
@@ -314,24 +318,11 @@ class TrainResult:
         return self.policies[0]
 
 
-class _OrderFlow:
-    """A ``traders`` hook replaying orders set by the training loop (multi-agent coupling)."""
-
-    def __init__(self, n: int) -> None:
-        self.orders = np.zeros(n)
-
-    def __call__(self, view: MarketView) -> FloatArray:
-        return self.orders
-
-
-def _env_config(config: TrainConfig, extra: tuple[Any, ...] = ()) -> LeveragedSwapConfig:
+def _env_config(config: TrainConfig) -> LeveragedSwapConfig:
     env = config.env
-    changes: dict[str, Any] = {}
     if config.adversary:
-        changes["adversary"] = LiquidationHunter(budget=config.adversary_budget)
-    if extra:
-        changes["traders"] = (*env.traders, *extra)
-    return dataclasses.replace(env, **changes) if changes else env
+        return dataclasses.replace(env, adversary=LiquidationHunter(budget=config.adversary_budget))
+    return env
 
 
 def _candidate_actions(
@@ -346,39 +337,40 @@ def _candidate_actions(
 
 
 def _rollout(
-    envs: Sequence[LeveragedSwapVectorEnv],
+    env: LeveragedSwapVectorEnv | SharedPoolEnv,
     weights: FloatArray,
     seeds: list[int],
     config: TrainConfig,
-    flows: Sequence[_OrderFlow],
     cap: float,
 ) -> FloatArray:
     """Discounted return of every copy of every agent's env, shape (K, N)."""
-    k_agents = len(envs)
-    n = len(seeds)
+    k_agents = weights.shape[0]
     m = config.env.maintenance_rate
-    obs = []
-    for env in envs:
-        env.set_leverage_cap(cap)
-        obs.append(env.reset(seed=list[int | None](seeds))[0])
-    alive = np.ones((k_agents, n), dtype=np.bool_)
-    ret = np.zeros((k_agents, n))
-    prev_q = np.zeros((k_agents, n))
-    trade = np.zeros((k_agents, n))
+    env.set_leverage_cap(cap)
+    obs = env.reset(seed=list[int | None](seeds))[0]
+    ret = np.zeros((k_agents, len(seeds)))
     disc = 1.0
+    if isinstance(env, SharedPoolEnv):
+        for _ in range(config.env.horizon):
+            act = np.stack(
+                [
+                    _candidate_actions(weights[k], obs[:, k], config.episodes, m, config.band)
+                    for k in range(k_agents)
+                ],
+                axis=1,
+            )
+            obs, reward, _, _, _ = env.step(act)
+            ret += disc * reward.T  # 0 for accounts whose episode has ended
+            disc *= config.gamma
+            if not env.active.any():
+                break
+        return ret
+    alive = np.ones(len(seeds), dtype=np.bool_)
     for _ in range(config.env.horizon):
-        if flows:
-            total = trade.sum(axis=0)
-            for k, flow in enumerate(flows):
-                flow.orders[:] = total - trade[k]
-        for k, env in enumerate(envs):
-            act = _candidate_actions(weights[k], obs[k], config.episodes, m, config.band)
-            obs[k], reward, term, trunc, info = env.step(act)
-            ret[k] += np.where(alive[k], disc * reward, 0.0)
-            q = info["position"]
-            trade[k] = np.where(alive[k], (q - prev_q[k]) * info["pool_price"], 0.0)
-            prev_q[k] = q
-            alive[k] &= ~(term | trunc)
+        act = _candidate_actions(weights[0], obs, config.episodes, m, config.band)
+        obs, reward, term, trunc, _ = env.step(act)
+        ret[0] += np.where(alive, disc * reward, 0.0)
+        alive &= ~(term | trunc)
         disc *= config.gamma
         if not alive.any():
             break
@@ -422,11 +414,11 @@ def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResu
     shape = (k_agents, 2, N_FEATURES)
     theta = rng.normal(0.0, config.init_std, size=shape) if config.init_std > 0 else np.zeros(shape)
     theta0 = theta.copy()
-    flows = [_OrderFlow(n) for _ in range(k_agents)] if k_agents > 1 else []
-    envs = [
-        LeveragedSwapVectorEnv(n, _env_config(config, (flows[k],) if flows else ()))
-        for k in range(k_agents)
-    ]
+    env: LeveragedSwapVectorEnv | SharedPoolEnv
+    if k_agents > 1:
+        env = SharedPoolEnv(n, k_agents, _env_config(config))
+    else:
+        env = LeveragedSwapVectorEnv(n, _env_config(config))
     adam_m = np.zeros(shape)
     adam_v = np.zeros(shape)
     b1, b2 = 0.9, 0.999
@@ -441,7 +433,7 @@ def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResu
         half = rng.standard_normal((k_agents, pop // 2, 2, N_FEATURES))
         eps = np.concatenate([half, -half], axis=1)
         cand = theta[:, None] + config.noise_std * eps
-        ret = _rollout(envs, cand, seeds, config, flows, cap)
+        ret = _rollout(env, cand, seeds, config, cap)
         fitness = ret.reshape(k_agents, pop, eps_n).mean(axis=2)
         history[it] = fitness.mean(axis=1)
         ranks = np.stack([_centred_ranks(f) for f in fitness])
@@ -586,6 +578,17 @@ def held_out_seeds(n: int, start: int = 0) -> list[int]:
     return [HELD_OUT_SEED + int(start) + i for i in range(n)]
 
 
+def _check_evaluation(
+    env: LeveragedSwapConfig, seeds: Sequence[int], gamma: float
+) -> tuple[list[int], float]:
+    if not isinstance(env, LeveragedSwapConfig) or env.action_mode != "box":
+        raise ValueError("env must be a LeveragedSwapConfig with action_mode='box'")
+    seed_list = [int(s) for s in seeds]
+    if len(seed_list) < 2:
+        raise ValueError(f"seeds must hold at least 2 seeds, got {len(seed_list)}")
+    return seed_list, float(in_range("gamma", gamma, 0.0, 1.0, low_closed=False))
+
+
 def evaluate(
     policy: Policy,
     env: LeveragedSwapConfig,
@@ -618,45 +621,122 @@ def evaluate(
     ValueError
         Naming the bad argument.
     """
-    if not isinstance(env, LeveragedSwapConfig) or env.action_mode != "box":
-        raise ValueError("env must be a LeveragedSwapConfig with action_mode='box'")
-    seed_list = [int(s) for s in seeds]
-    if len(seed_list) < 2:
-        raise ValueError(f"seeds must hold at least 2 seeds, got {len(seed_list)}")
-    g = float(in_range("gamma", gamma, 0.0, 1.0, low_closed=False))
+    seed_list, g = _check_evaluation(env, seeds, gamma)
     if not callable(getattr(policy, "act", None)):
         raise ValueError(f"policy must have an act(obs) method, got {policy!r}")
     cfg = env if adversary is None else dataclasses.replace(env, adversary=adversary)
-    n = len(seed_list)
-    envs = LeveragedSwapVectorEnv(n, cfg)
+    envs = LeveragedSwapVectorEnv(len(seed_list), cfg)
     obs, info = envs.reset(seed=list[int | None](seed_list))
-    c0 = float(cfg.initial_capital)
-    wealth = np.array(info["wealth"], dtype=np.float64)
-    peak = np.maximum(wealth, c0)
-    drawdown = np.zeros(n)
-    liquidated = np.zeros(n, dtype=np.bool_)
-    ret = np.zeros(n)
-    alive = np.ones(n, dtype=np.bool_)
-    disc = 1.0
+    track = _Tracker(info["wealth"], float(cfg.initial_capital), g)
+    alive = np.ones(len(seed_list), dtype=np.bool_)
     for _ in range(cfg.horizon):
         obs, reward, term, trunc, info = envs.step(policy.act(obs))
-        w = np.where(alive, info["wealth"], wealth)
-        wealth = w
-        np.maximum(peak, w, out=peak)
-        np.maximum(drawdown, 1.0 - w / peak, out=drawdown)
-        liquidated |= alive & info["liquidated"]
-        ret += np.where(alive, disc * reward, 0.0)
+        track.update(alive, info, reward)
         alive &= ~(term | trunc)
-        disc *= g
         if not alive.any():
             break
-    outcomes = Outcomes(
-        log_growth=np.log(np.maximum(wealth, _WEALTH_FLOOR * c0) / c0),
-        liquidated=liquidated,
-        max_drawdown=drawdown,
-        discounted_return=ret,
-    )
+    outcomes = track.outcomes()
     return Evaluation(outcomes, summarise([outcomes]))
+
+
+def evaluate_shared(
+    policies: Sequence[Policy],
+    env: LeveragedSwapConfig,
+    seeds: Sequence[int],
+    *,
+    gamma: float = 0.999,
+) -> tuple[Evaluation, ...]:
+    """Run ``K`` policies together as the ``K`` accounts of one pool
+    (:class:`levpaper.shared_env.SharedPoolEnv`), one market per seed, and measure each.
+
+    Parameters
+    ----------
+    policies : sequence of Policy
+        One per account, ``K >= 1`` (e.g. the ``policies`` of a multi-agent :class:`TrainResult`).
+    env : LeveragedSwapConfig
+        The market, ``action_mode="box"``, without ``traders`` or ``adversary`` hooks.
+    seeds : sequence of int
+        One market per seed (held-out: :func:`held_out_seeds`); at least 2.
+    gamma : float, default 0.999
+        Discount of :math:`V^\\pi`, in (0, 1].
+
+    Returns
+    -------
+    tuple of Evaluation
+        One per policy, on the same markets: outcome ``e`` of policy ``k`` is its account in
+        market ``e``.
+
+    Raises
+    ------
+    ValueError
+        Naming the bad argument.
+
+    Examples
+    --------
+    >>> env = LeveragedSwapConfig(action_mode="box", horizon=24)
+    >>> evs = evaluate_shared([FixedLeverage(2.0), FixedLeverage(50.0)], env, held_out_seeds(4))
+    >>> [e.metrics.n_episodes for e in evs]
+    [4, 4]
+    """
+    seed_list, g = _check_evaluation(env, seeds, gamma)
+    pols = list(policies)
+    if not pols or not all(callable(getattr(p, "act", None)) for p in pols):
+        raise ValueError("policies must be a non-empty sequence of objects with act(obs)")
+    envs = SharedPoolEnv(len(seed_list), len(pols), env)
+    obs, info = envs.reset(seed=list[int | None](seed_list))
+    track = _Tracker(info["wealth"], float(env.initial_capital), g)
+    for _ in range(env.horizon):
+        alive = envs.active.copy()
+        act = np.stack([p.act(obs[:, k]) for k, p in enumerate(pols)], axis=1)
+        obs, reward, _, _, info = envs.step(act)
+        track.update(alive, info, reward)
+        if not envs.active.any():
+            break
+    out = track.outcomes()
+    evals = []
+    for k in range(len(pols)):
+        o_k = Outcomes(
+            out.log_growth[:, k].copy(),
+            out.liquidated[:, k].copy(),
+            out.max_drawdown[:, k].copy(),
+            out.discounted_return[:, k].copy(),
+        )
+        evals.append(Evaluation(o_k, summarise([o_k])))
+    return tuple(evals)
+
+
+class _Tracker:
+    """Per-episode outcomes accumulated over the steps (arrays of any shape)."""
+
+    def __init__(self, wealth0: npt.ArrayLike, c0: float, gamma: float) -> None:
+        self.wealth = np.array(wealth0, dtype=np.float64)
+        self.c0, self.gamma = c0, gamma
+        self.peak = np.maximum(self.wealth, c0)
+        self.drawdown = np.zeros_like(self.wealth)
+        self.liquidated = np.zeros(self.wealth.shape, dtype=np.bool_)
+        self.ret = np.zeros_like(self.wealth)
+        self.disc = 1.0
+
+    def update(
+        self, alive: npt.NDArray[np.bool_], info: dict[str, Any], reward: FloatArray
+    ) -> None:
+        """One step: ``alive`` marks the episodes that were going on before it."""
+        w = np.where(alive, info["wealth"], self.wealth)
+        self.wealth = w
+        np.maximum(self.peak, w, out=self.peak)
+        np.maximum(self.drawdown, 1.0 - w / self.peak, out=self.drawdown)
+        self.liquidated |= alive & info["liquidated"]
+        self.ret += np.where(alive, self.disc * reward, 0.0)
+        self.disc *= self.gamma
+
+    def outcomes(self) -> Outcomes:
+        floor = _WEALTH_FLOOR * self.c0
+        return Outcomes(
+            log_growth=np.log(np.maximum(self.wealth, floor) / self.c0),
+            liquidated=self.liquidated,
+            max_drawdown=self.drawdown,
+            discounted_return=self.ret,
+        )
 
 
 def _mean_ci(x: FloatArray, clip: tuple[float, float] | None = None) -> Estimate:

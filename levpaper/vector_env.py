@@ -175,6 +175,10 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._pos = self._row_end.copy()  # flat index of the next ratio; row end = exhausted
         self._started = False
         self._obs64 = np.empty((mk.N_FEATURES, n))
+        self._scale = mk.ObservationScale(
+            self._m, self._inv_c0, self._inv_p0, self._inv_x0, self._inv_y0, self._inv_dt,
+            self._horizon, self._inv_h,
+        )  # fmt: skip
 
     # -- curriculum hook ----------------------------------------------------------------------
 
@@ -556,29 +560,13 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         """Observation and info from the mark ``p, qp, e, nn`` and the step's reward parts; keeps
         the mark for the next step."""
         self._mark = (p, qp, e, nn)
-        m = self._m
-        inv_c0 = self._inv_c0
-        q = self._q
-        lev = qp / np.maximum(e, TINY)
         o = self._obs64
-        s = np.sign(q, out=o[7])
-        np.multiply(p, self._inv_p0, out=o[0])
-        np.multiply(self._x, self._inv_x0, out=o[1])
-        np.multiply(self._y, self._inv_y0, out=o[2])
-        np.multiply(lev, m, out=o[3])
-        np.multiply(e, inv_c0, out=o[4])
         o[5] = sv
-        np.multiply(self._v, self._inv_dt, out=o[6])
-        np.sqrt(o[6], out=o[6])
-        np.multiply(nn, inv_c0, out=o[8])
-        np.divide(e, np.maximum(np.maximum(nn, e), TINY), out=o[9])  # <= 1, 1 when flat
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dist = self._cash / (nn - m * qp)
-        dist += s
-        o[10] = np.where(q != 0, dist, 1.0)
-        np.multiply(self._horizon - self._t, self._inv_h, out=o[11])
-        np.multiply(self._w, inv_c0, out=o[12])
-        np.multiply(self._cap, m, out=o[13])
+        lev = mk.fill_observation(
+            o, self._scale, (p, self._x, self._y, self._v),
+            (self._q, self._cash, self._w, e, qp, nn), self._t, self._cap,
+        )  # fmt: skip
+        q = self._q
         obs = o.T.astype(np.float32)
         # clipped after rounding: the bounds are float32 numbers and rounding is monotone, so this
         # equals rounding the clipped float64 values, as the single environment does

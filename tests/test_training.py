@@ -19,6 +19,7 @@ from levpaper.training import (
     config_hash,
     curriculum_cap,
     evaluate,
+    evaluate_shared,
     format_table,
     held_out_seeds,
     load_policy,
@@ -164,17 +165,30 @@ def test_liquidation_hunter_attack_and_adversarial_training() -> None:
     assert not np.array_equal(a.history, b.history)  # the hunter is in the training pools
 
 
-def test_multi_agent_training_couples_the_agents() -> None:
-    cfg = dataclasses.replace(TINY, n_agents=2, init_std=3.0)
+def test_multi_agent_training_shares_one_pool() -> None:
+    thin = dataclasses.replace(TINY.env, pool_reserve_a=2000.0, initial_capital=2500.0)
+    cfg = dataclasses.replace(TINY, env=thin, n_agents=2, init_std=3.0)
     result = train(cfg, 0, progress=False)
     assert len(result.policies) == 2 and result.history.shape == (3, 2)
     assert all(isinstance(p, LinearPolicy) for p in result.policies)
     again = train(cfg, 0, progress=False)
     np.testing.assert_array_equal(result.history, again.history)
-    # the other agent's order flow reaches each pool: agent 0 alone, with the same random
-    # numbers for its own part, does not see the same returns
-    solo = train(dataclasses.replace(cfg, n_agents=1), 0, progress=False)
-    assert not np.array_equal(solo.history[:, 0], result.history[:, 0])
+    np.testing.assert_array_equal(result.policies[1].weights, again.policies[1].weights)
+    # one policy alone in the shared environment is the single-agent evaluation (at 10x the
+    # position limit of the shared pool does not bind)
+    seeds = held_out_seeds(16)
+    alone = evaluate_shared([FixedLeverage(10.0)], thin, seeds)[0].outcomes
+    single = evaluate(FixedLeverage(10.0), thin, seeds).outcomes
+    np.testing.assert_allclose(alone.log_growth, single.log_growth, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(alone.liquidated, single.liquidated)
+    # a second account in the pool changes the first one's outcomes (its trades move the pool)
+    pair = evaluate_shared([FixedLeverage(10.0), FixedLeverage(50.0)], thin, seeds)
+    assert len(pair) == 2 and pair[1].metrics.n_episodes == 16
+    assert not np.allclose(pair[0].outcomes.log_growth, alone.log_growth)
+    with pytest.raises(ValueError, match="adversary"):
+        TrainConfig(adversary=True, n_agents=2)
+    with pytest.raises(ValueError, match="policies"):
+        evaluate_shared([], thin, seeds)
 
 
 def test_results_table_tiny_budget() -> None:
