@@ -88,7 +88,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+from scipy import special, stats
 from tqdm import tqdm
 
 from levpaper._validate import FloatArray, in_range, positive, positive_int
@@ -162,6 +162,12 @@ class TrainConfig:
         Adam step, > 0.
     init_std : float, default 0.5
         Standard deviation of the initial weights (a random linear policy), >= 0.
+    init_leverage : float, default 0.0
+        Added to the bias weight of the target-leverage row of the initial weights, so that the
+        initial policy targets about this leverage (signed, > 0 long), in
+        [-env.max_leverage, env.max_leverage]. With the default weights (``init_std`` 0.5) a
+        random policy asks for a few times leverage and, at a learning rate of 0.05, the search
+        stays there: neither the curriculum's cap nor the liquidation hunter then ever binds.
     gamma : float, default 0.999
         Discount of the objective (E11), in (0, 1].
     band : float, default 0.1
@@ -200,6 +206,7 @@ class TrainConfig:
     noise_std: float = 0.2
     learning_rate: float = 0.05
     init_std: float = 0.5
+    init_leverage: float = 0.0
     gamma: float = 0.999
     band: float = 0.1
     curriculum: bool = False
@@ -222,6 +229,8 @@ class TrainConfig:
         positive("noise_std", self.noise_std)
         positive("learning_rate", self.learning_rate)
         in_range("init_std", self.init_std, 0.0, math.inf)
+        top = float(self.env.max_leverage)
+        in_range("init_leverage", self.init_leverage, -top, top)
         in_range("gamma", self.gamma, 0.0, 1.0, low_closed=False)
         in_range("band", self.band, 0.0, 1.0, high_closed=False)
         for name in ("curriculum", "adversary"):
@@ -378,9 +387,10 @@ def _rollout(
 
 
 def _centred_ranks(x: FloatArray) -> FloatArray:
-    ranks = np.empty(x.size)
-    ranks[np.argsort(x, kind="stable")] = np.arange(x.size)
-    return ranks / (x.size - 1) - 0.5
+    """Ranks of ``x`` scaled to [-1/2, 1/2], ties sharing their average rank (so that equal
+    fitnesses, e.g. every candidate held at the cap, give a zero gradient, not a random one)."""
+    ranks = np.asarray(stats.rankdata(x, method="average"), dtype=np.float64)
+    return (ranks - 1.0) / (x.size - 1) - 0.5
 
 
 def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResult:
@@ -413,6 +423,7 @@ def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResu
     n = pop * eps_n
     shape = (k_agents, 2, N_FEATURES)
     theta = rng.normal(0.0, config.init_std, size=shape) if config.init_std > 0 else np.zeros(shape)
+    theta[:, 0, 0] += config.init_leverage  # row 0: the target leverage; feature 0: bias
     theta0 = theta.copy()
     env: LeveragedSwapVectorEnv | SharedPoolEnv
     if k_agents > 1:

@@ -205,3 +205,21 @@ def test_results_table_tiny_budget() -> None:
         results_table(TINY, train_seeds=(0, 1, 2), progress=False)
     with pytest.raises(ValueError, match="variants"):
         results_table(TINY, variants=("nope",), progress=False)
+
+
+def test_init_leverage_starts_the_search_at_a_leverage() -> None:
+    cfg = dataclasses.replace(TINY, init_std=0.0, init_leverage=20.0)
+    start = train(cfg, 0, progress=False).initial_policies[0].weights
+    expected = np.zeros_like(start)
+    expected[0, 0] = 20.0  # the bias weight of the target-leverage row
+    np.testing.assert_array_equal(start, expected)
+    with pytest.raises(ValueError, match="init_leverage"):
+        TrainConfig(init_leverage=150.0)
+
+
+def test_tied_fitnesses_give_no_gradient() -> None:
+    from levpaper.training import _centred_ranks
+
+    np.testing.assert_array_equal(_centred_ranks(np.full(6, 0.3)), np.zeros(6))
+    x = np.array([0.2, -1.0, 0.5, 0.2])
+    np.testing.assert_allclose(_centred_ranks(x), [0.0, -0.5, 0.5, 0.0])  # 0.2s share rank 2.5
