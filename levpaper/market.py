@@ -27,9 +27,10 @@ from a seeded generator, so every arm of a comparison sees the same paths and tr
    :math:`m_t = \min(m_0(1 + \eta\hat\sigma_t), 0.99)`.
 4. *Trader actions* (skipped while paused): flat positions whose cool-down has passed open;
    rebalancing policies resize to their target leverage at the mark; a trained policy (a
-   vectorised callable) sets targets. All orders of a pool in a step are netted and cleared at one
-   uniform price, the execution price of the net swap through the pool (fee included); the
-   matched part crosses inside the batch.
+   vectorised callable, e.g. a policy of the Gymnasium environment adapted by
+   :func:`env_policy`) sets targets every step. All orders of a pool in a step are netted and
+   cleared at one uniform price, the execution price of the net swap through the pool (fee
+   included); the matched part crosses inside the batch.
 5. *Mark*: the pool's spot price, or its TWAP (mean of the post-arbitrage spot prices of the
    last ``twap_window`` steps, this one included). Liquidation sales inside a step have no time
    weight, so they do not move a TWAP mark until the next step.
@@ -73,7 +74,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
+from levpaper._market_kernel import OBS_HIGH, OBS_LOW, TINY
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
+from levpaper.agents import Policy as AgentPolicy
 from levpaper.pool import arbitrage_trade
 from levpaper.processes import HOURLY_DT
 from levpaper.risk import exposure_entropy, p95_bad_debt, p95_liquidation_volume
@@ -85,6 +88,7 @@ __all__ = [
     "REBALANCE",
     "VOL_ADJUSTED",
     "Control",
+    "EnvPolicy",
     "Market",
     "MarketConfig",
     "MarketView",
@@ -93,6 +97,7 @@ __all__ = [
     "Scenario",
     "conservation_residuals",
     "entropy_weights",
+    "env_policy",
     "external_paths",
     "make_population",
     "run_many",
@@ -114,6 +119,7 @@ HOLD, REBALANCE, VOL_ADJUSTED, AGENT = 0, 1, 2, 3
 (a callable, every step)."""
 
 _Z99 = 2.3263478740408408  # standard normal 99% quantile
+_N_OBS = 14  # columns of the environment's observation (levpaper.env.LeveragedSwapEnv)
 
 
 def _int(name: str, value: object, low: int = 0) -> int:
@@ -604,7 +610,14 @@ class MarketView:
     margin : ndarray, shape (n_pools, n_traders)
     equity : ndarray, shape (n_pools, n_traders)
     leverage : ndarray, shape (n_pools, n_traders)
+        :math:`qP/E` at the mark, 0 when flat or without equity.
     wallet : ndarray, shape (n_traders,)
+    reserve_a : ndarray, shape (n_pools,)
+        The pools' reserves of A (after this step's arbitrage).
+    reserve_b : ndarray, shape (n_pools,)
+        The pools' reserves of B.
+    initial_wealth : ndarray, shape (n_traders,)
+        Each trader's wallet at the start (``Population.wealth``).
     """
 
     step: int
@@ -618,11 +631,237 @@ class MarketView:
     equity: FloatArray
     leverage: FloatArray
     wallet: FloatArray
+    reserve_a: FloatArray
+    reserve_b: FloatArray
+    initial_wealth: FloatArray
 
 
 Policy = Callable[[MarketView], npt.ArrayLike]
 """A trained policy: returns target leverage per (pool, trader) or per trader (NaN keeps the
-position as it is, 0 closes it); applied every step to the traders whose policy is AGENT."""
+position as it is, 0 closes it, and a flat trader opens at any target > 0 once its cool-down has
+passed); applied every step to the traders whose policy is AGENT. :func:`env_policy` adapts a
+policy of the Gymnasium environment."""
+
+
+@dataclass(frozen=True, eq=False)
+class EnvPolicy:
+    r"""A policy of the Gymnasium environment trading in the market (built by :func:`env_policy`).
+
+    A policy of :mod:`levpaper.agents` (for instance ``TrainResult.policy`` of
+    :func:`levpaper.training.train`) acts on the 14-feature observation of
+    :class:`levpaper.env.LeveragedSwapEnv` and returns box actions (target leverage as a fraction
+    of the cap, margin change). Called with a :class:`MarketView`, this adapter builds that
+    observation for every (pool, trader) pair (:meth:`observe`), asks the policy for its actions
+    and turns them into the market's target leverage (:meth:`targets`); it is a market
+    ``Policy``, applied by :class:`Market` to the traders whose policy is ``AGENT``.
+
+    **Observation** (env column: value in the market, for trader :math:`i` in pool :math:`j`;
+    :math:`P` the mark, :math:`q` the size, :math:`s` the side, :math:`E` the equity at the mark,
+    :math:`N = qP`, :math:`W` the wallet, :math:`C_0` the trader's initial wallet, :math:`m` the
+    ``maintenance_rate`` of the policy, :math:`m_t` the market's maintenance rate in force; each
+    column clipped to the environment's bounds, then rounded to float32 as the environment does):
+
+    ====  ====================  ===================================================================
+    col   feature               market value
+    ====  ====================  ===================================================================
+    0     price                 :math:`P/P_0` (``price0``)
+    1, 2  reserves              :math:`x_j/x_0`, :math:`y_j/y_0` (the pool's start reserves)
+    3     leverage              :math:`m\,sN/E` (0 when flat)
+    4     margin                :math:`E/C_0`
+    5     volatility            :math:`N\hat\sigma_j\sqrt{\Delta t}/C_0`
+    6     price_volatility      :math:`\hat\sigma_j`, the pool's annualised EWMA volatility
+    7     side                  :math:`s` when open, 0 when flat
+    8     size                  :math:`N/C_0`
+    9     margin_ratio          :math:`E/\max(N, E)`
+    10    liquidation_distance  :math:`s + (E - sN)/(N(1 - m_t s))`, 1 when flat
+    11    time_left             :math:`(H - t)/H`, :math:`H` = ``horizon``
+    12    wallet                :math:`W/C_0`
+    13    leverage_cap          :math:`m L_\text{cap}`, :math:`L_\text{cap}` = ``max_leverage``
+    ====  ====================  ===================================================================
+
+    A flat trader is seen as the environment sees a flat account: holding as margin what it
+    would post at its next open, ``stake`` times its wallet (column 4), the rest in the wallet
+    (column 12), so a trader's first observation is the environment's reset observation with
+    ``initial_margin_fraction = stake``.
+
+    **Action.** The box action's :math:`a_0` gives the signed target leverage
+    :math:`\ell^* = a_0 L_\text{cap}` (:math:`L_\text{cap}` read back from column 13, as
+    :func:`levpaper.agents.box_action` does). The market fixes each trader's side, so:
+
+    * :math:`\ell^*` on the trader's side: target :math:`|\ell^*|` (the market clips it to
+      ``max_leverage`` and keeps the position when :math:`|\ell^*| m_t \ge 1`);
+    * :math:`\ell^*` on the other side, or 0: target 0, which closes an open position and keeps a
+      flat trader flat (the environment would reverse the position; the market cannot);
+    * :math:`\ell^*` equal to the current leverage (relative difference at most ``tolerance``,
+      which is how the policy's no-trade band answers "no trade"): NaN, keep the position as it
+      is, so that a held position does not pay the pool fee on float32 rounding every step.
+
+    **Approximations.** The margin action :math:`a_1` is ignored: the market's margin is fixed
+    at open (``stake`` of the wallet) and it cannot move wallet into an open position or take
+    margin out, so a trained policy that deposits part of its wallet every step carries less
+    exposure here than in the environment. A flat trader opens (at any target > 0) only once
+    its cool-down has passed (the environment ends the episode at a liquidation;
+    the market reopens). The market resizes at the mark (spot or TWAP) and clears every trader's
+    orders of a step together; the environment trades alone at the pool price. The market's
+    EWMA volatility is of log returns after arbitrage (the environment's of simple returns at
+    the end of the step), and :math:`H` is the market's length rather than the training horizon,
+    unless ``horizon`` is given. Every other trader is seen only through the pool.
+
+    Parameters
+    ----------
+    policy : levpaper.agents.Policy
+        Anything with ``act(obs)`` mapping float32 observations ``(K, 14)`` to box actions
+        ``(K, 2)`` in [-1, 1].
+    config : MarketConfig
+        The market the policy trades in (``price0``, ``pool_liquidity``, ``dt``, ``stake``).
+    horizon : int
+        :math:`H` of column 11.
+    max_leverage : float
+        :math:`L_\text{cap}` of column 13, with ``max_leverage * maintenance_rate < 1``.
+    maintenance_rate : float
+        :math:`m` with which the policy scales leverage (columns 3 and 13), in (0, 0.5).
+    tolerance : float, default 1e-6
+        Relative tolerance of the "keep" test, in [0, 1).
+    """
+
+    policy: AgentPolicy
+    config: MarketConfig
+    horizon: int
+    max_leverage: float
+    maintenance_rate: float
+    tolerance: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if not callable(getattr(self.policy, "act", None)):
+            raise ValueError(f"policy must have an act(obs) method, got {self.policy!r}")
+        if not isinstance(self.config, MarketConfig):
+            raise ValueError(f"config must be a MarketConfig, got {self.config!r}")
+        positive_int("horizon", self.horizon)
+        m = float(in_range("maintenance_rate", self.maintenance_rate, 0.0, 0.5, low_closed=False,
+                           high_closed=False))  # fmt: skip
+        cap = float(in_range("max_leverage", self.max_leverage, 0.0, 1.0 / m, low_closed=False,
+                             high_closed=False))  # fmt: skip
+        object.__setattr__(self, "maintenance_rate", m)
+        object.__setattr__(self, "max_leverage", cap)
+        in_range("tolerance", self.tolerance, 0.0, 1.0, high_closed=False)
+
+    def observe(self, view: MarketView) -> npt.NDArray[np.float32]:
+        """The environment's observation of every (pool, trader), shape ``(n_pools, n_traders,
+        14)`` (the table above)."""
+        cfg, m = self.config, self.maintenance_rate
+        is_open = np.asarray(view.is_open, dtype=bool)
+        shape = is_open.shape
+        p = np.asarray(view.mark, dtype=np.float64)[:, None]
+        s = np.where(is_open, np.asarray(view.side, dtype=np.float64), 0.0)
+        notional = np.where(is_open, np.asarray(view.size, dtype=np.float64), 0.0) * p
+        wallet = np.broadcast_to(np.asarray(view.wallet, dtype=np.float64), shape)
+        equity = np.where(is_open, np.asarray(view.equity, dtype=np.float64), cfg.stake * wallet)
+        wallet = np.where(is_open, wallet, (1.0 - cfg.stake) * wallet)
+        inv_c0 = 1.0 / np.asarray(view.initial_wealth, dtype=np.float64)
+        sigma = np.asarray(view.sigma, dtype=np.float64)[:, None]
+        m_t = np.asarray(view.maintenance, dtype=np.float64)[:, None]
+        signed = s * notional
+        o = np.empty((_N_OBS, *shape))
+        o[0] = p / cfg.price0
+        o[1] = (np.asarray(view.reserve_a, dtype=np.float64) * cfg.price0 / cfg.pool_liquidity)[
+            :, None
+        ]
+        o[2] = (np.asarray(view.reserve_b, dtype=np.float64) / cfg.pool_liquidity)[:, None]
+        o[3] = m * signed / np.maximum(equity, TINY)
+        o[4] = equity * inv_c0
+        o[5] = notional * sigma * math.sqrt(cfg.dt) * inv_c0
+        o[6] = sigma
+        o[7] = s
+        o[8] = notional * inv_c0
+        o[9] = equity / np.maximum(np.maximum(notional, equity), TINY)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            o[10] = np.where(is_open, s + (equity - signed) / (notional * (1.0 - m_t * s)), 1.0)
+        o[11] = (self.horizon - view.step) / self.horizon
+        o[12] = wallet * inv_c0
+        o[13] = m * self.max_leverage
+        np.clip(o, OBS_LOW[:, None, None], OBS_HIGH[:, None, None], out=o)
+        return np.ascontiguousarray(np.moveaxis(o, 0, -1), dtype=np.float32)
+
+    def targets(self, view: MarketView) -> FloatArray:
+        """Target leverage per (pool, trader) for the market: the action mapping above."""
+        obs = self.observe(view)
+        shape = obs.shape[:2]
+        act = np.asarray(self.policy.act(obs.reshape(-1, _N_OBS)), dtype=np.float64)
+        if act.shape != (obs.shape[0] * obs.shape[1], 2):
+            raise ValueError(f"policy.act must return shape (K, 2), got {act.shape}")
+        act = act.reshape(*shape, 2)
+        m = self.maintenance_rate
+        cap = obs[..., 13].astype(np.float64) / m
+        target = np.clip(act[..., 0], -1.0, 1.0) * cap
+        lev = obs[..., 3].astype(np.float64) / m
+        side = np.asarray(view.side, dtype=np.float64)
+        out = np.where(side * target > 0, np.abs(target), 0.0)
+        keep = np.asarray(view.is_open, dtype=bool) & (
+            np.abs(target - lev) <= self.tolerance * np.maximum(np.abs(target), np.abs(lev))
+        )
+        return np.where(keep, np.nan, out)
+
+    def __call__(self, view: MarketView) -> FloatArray:
+        """:meth:`targets` (the market ``Policy`` interface)."""
+        return self.targets(view)
+
+
+def env_policy(
+    policy: AgentPolicy,
+    config: MarketConfig,
+    *,
+    horizon: int | None = None,
+    max_leverage: float | None = None,
+    maintenance_rate: float | None = None,
+    tolerance: float = 1e-6,
+) -> EnvPolicy:
+    r"""Adapt a policy trained in :class:`levpaper.env.LeveragedSwapEnv` to the market.
+
+    Returns an :class:`EnvPolicy` (its docstring gives the observation, the action mapping and
+    the approximations), to pass as ``policy=`` to :class:`Market`, :func:`run_scenario` or
+    :func:`run_many`; it drives the traders whose policy is ``AGENT``.
+
+    Parameters
+    ----------
+    policy : levpaper.agents.Policy
+        E.g. ``TrainResult.policy`` (a :class:`levpaper.agents.LinearPolicy`).
+    config : MarketConfig
+    horizon : int, optional
+        :math:`H` of the time-left feature; default ``config.n_steps``.
+    max_leverage : float, optional
+        The cap the policy sees; default ``config.max_leverage``.
+    maintenance_rate : float, optional
+        The policy's :math:`m` (its ``maintenance_rate`` attribute if it has one, else
+        ``config.maintenance_rate``).
+    tolerance : float, default 1e-6
+
+    Examples
+    --------
+    >>> from levpaper.agents import N_FEATURES, LinearPolicy
+    >>> w = np.zeros((2, N_FEATURES)); w[0, 0] = 3.0  # 3x long, whatever it sees
+    >>> cfg = MarketConfig(n_traders=100, n_steps=48, policy_mix=(0.5, 0.0, 0.0, 0.5))
+    >>> rng = np.random.default_rng(0)
+    >>> pop = make_population(cfg, BASELINE, rng)
+    >>> agent = env_policy(LinearPolicy(w, band=0.0), cfg)
+    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng), policy=agent)
+    >>> res = mkt.run()
+    >>> i = np.flatnonzero((pop.policy == AGENT) & (pop.side == 1))  # long agents: 3x
+    >>> j = np.flatnonzero((pop.policy == AGENT) & (pop.side == -1))  # short agents: flat
+    >>> p = mkt.y[0] / mkt.x[0]
+    >>> lev = mkt.q[0, i] * p / (mkt.c[0, i] + mkt.q[0, i] * p - mkt.n[0, i])
+    >>> round(float(lev.min()), 2), round(float(lev.max()), 2), bool(np.all(mkt.q[0, j] == 0))
+    (3.0, 3.0, True)
+    """
+    return EnvPolicy(
+        policy,
+        config,
+        config.n_steps if horizon is None else horizon,
+        config.max_leverage if max_leverage is None else max_leverage,
+        float(getattr(policy, "maintenance_rate", config.maintenance_rate))
+        if maintenance_rate is None
+        else maintenance_rate,
+        tolerance,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -908,6 +1147,7 @@ class Market:
             view = MarketView(
                 t, marks.copy(), self.sigma.copy(), self.m.copy(), self.side.astype(np.int8),
                 self.is_open.copy(), self.q.copy(), self.c.copy(), eq, lev, self.wallet.copy(),
+                self.x.copy(), self.y.copy(), self.wealth0.copy(),
             )  # fmt: skip
             out = np.broadcast_to(np.asarray(self.policy_fn(view), dtype=np.float64), self.q.shape)
             a = np.clip(out[:, agent], 0.0, cfg.max_leverage)
@@ -921,9 +1161,10 @@ class Market:
         tgt = self._targets(t, marks)
         rebalance_now = t > 0 and t % cfg.rebalance_every == 0
         snapshot = self.wallet.copy()
+        agent = self.policy == AGENT  # a trained policy may open below 1x
         for j in range(cfg.n_pools):
             opening = (~self.is_open[j]) & (t >= self.reopen_at[j]) & (snapshot > 0)
-            opening &= np.isfinite(tgt[j]) & (tgt[j] >= 1.0)
+            opening &= np.isfinite(tgt[j]) & ((tgt[j] >= 1.0) | (agent & (tgt[j] > 0.0)))
             margin = np.where(opening, cfg.stake * snapshot * self.weights[j], 0.0)
             opening &= margin > 0
             spot = float(self.y[j] / self.x[j])
@@ -1335,56 +1576,97 @@ def variance_amplification(
     leverages: Sequence[float],
     seed: int = 0,
     scenario: Scenario = BASELINE,
+    n_runs: int = 1,
 ) -> dict[str, FloatArray]:
     r"""System-level variance against leverage (E16), one homogeneous population per :math:`L`.
 
     For each :math:`L` every trader holds leverage :math:`L` (hold policy, stake 1, so a
-    trader's wealth is its position's equity), on the same paths. Reports per :math:`L`:
+    trader's wealth is its position's equity), on the same ``n_runs`` paths (common random
+    numbers: run ``k`` of every :math:`L` has the seed ``SeedSequence(seed).spawn(n_runs)[k]``).
+    Reports per :math:`L`, pooled over the runs:
 
-    * ``trader_var``: pooled variance of the traders' one-step wealth returns (steps that start
-      with the position open), against ``l2_var`` :math:`= L^2\,\mathrm{Var}(\Delta P/P)` of the
-      pool's end-of-step spot returns (E16 before liquidation truncates the loss);
-    * ``pool_amplification``: variance of the post-cascade log return (before the restoring
-      arbitrage) over the variance of the external log return, > 1 when liquidation sales
-      push the pool beyond the external move.
+    * ``trader_var``: variance of the traders' one-step wealth returns over the steps that start
+      with the position open and above maintenance at the spot (a position below it is due for
+      liquidation: an opening at high leverage in a shallow pool, whose fee and price impact
+      take most of the margin, or one that the restoring arbitrage leaves below maintenance,
+      since the liquidation check comes before it; the one-step return on what is left of its
+      equity is not the return of a position at leverage :math:`L`), against ``l2_var``
+      :math:`= L^2\,\mathrm{Var}(\Delta P/P)` of the pool's end-of-step spot returns (E16 for a
+      position whose leverage stays :math:`L`). A held position's leverage drifts (up as it
+      loses, down as it gains) and liquidation removes it near its barrier, so the ratio is
+      not 1;
+    * ``pool_amplification``: variance of the pool's post-cascade log return (after the traders'
+      trades and liquidations, before the restoring arbitrage) over the variance of its
+      end-of-step log return (after that arbitrage): 1 when the traders never move the pool, > 1
+      when liquidation sales push it beyond the external move. (The pool's end-of-step return,
+      not the external one, is the reference: the fee-aware arbitrage leaves the pool at the edge
+      of its no-arbitrage band, so at 80% volatility and a 0.3% fee the pool's hourly log return
+      has about 0.6 of the external one's variance with no trader at all.)
+
+    and per :math:`L` and run (shape ``(len(leverages), n_runs)``) the same ratios for each run
+    alone, ``run_ratio`` (trader_var over l2_var) and ``run_amplification``.
+
+    Raises
+    ------
+    ValueError
+        If ``config.n_pools`` is not 1, or ``n_runs`` < 1.
 
     Examples
     --------
     >>> cfg = MarketConfig(n_traders=100, n_steps=48, cooldown=None)
-    >>> out = variance_amplification(cfg, [2.0, 5.0])
+    >>> out = variance_amplification(cfg, [2.0, 20.0], n_runs=2)
     >>> np.round(out["trader_var"] / out["l2_var"], 1).tolist()  # leverage drifts up as it loses
-    [1.1, 1.2]
+    [1.0, 1.9]
+    >>> out["pool_amplification"].tolist(), out["run_ratio"].shape  # deep pool: no amplification
+    ([1.0, 1.0], (2, 2))
     """
+    if config.n_pools != 1:
+        raise ValueError(f"config.n_pools must be 1, got {config.n_pools}")
+    seeds = np.random.SeedSequence(seed).spawn(positive_int("n_runs", n_runs))
     levs = np.asarray(leverages, dtype=np.float64)
-    trader_var = np.empty(levs.shape[0])
-    l2_var = np.empty(levs.shape[0])
-    amp = np.empty(levs.shape[0])
+    shape = (levs.shape[0], len(seeds))
+    run_ratio, run_amp = np.empty(shape), np.empty(shape)
+    trader_var, l2_var, amp = (np.empty(levs.shape[0]) for _ in range(3))
     for k, lev in enumerate(levs):
         cfg = replace(
             config, leverage_range=(float(lev), float(lev)), stake=1.0, policy_mix=(1, 0, 0, 0)
         )
-        res = run_scenario(cfg, scenario, None, seed, record_wealth=True)
-        assert res.wealth is not None
-        w = res.wealth
-        prev, nxt = w[:-1], w[1:]
-        open_before = np.ones_like(prev, dtype=bool)
-        if res.events["step"].size:
-            # steps that start after a position's liquidation are excluded (its wealth is cash)
+        rets, moves, posts, pools = [], [], [], []
+        for r, sd in enumerate(seeds):
+            rng = np.random.default_rng(sd)  # as run_scenario
+            pop = make_population(cfg, scenario, rng)
+            mkt = Market(cfg, pop, external_paths(cfg, scenario, rng), scenario, record_wealth=True)
+            size = mkt.q[0].copy()  # a held position keeps its size until it closes
+            with np.errstate(divide="ignore", invalid="ignore"):  # wealth 0 after a liquidation
+                res = mkt.run()
+            assert res.wealth is not None
+            w, spot = res.wealth, res.pool_price[0]
+            # a step counts if the position is open at its start (never closed before) and above
+            # maintenance at the spot (wealth = equity with stake 1)
             closed = np.zeros_like(w, dtype=bool)
             closed[res.events["step"], res.events["trader"]] = True
-            open_before = ~np.maximum.accumulate(closed, axis=0)[:-1]
-        ret = (nxt / prev - 1.0)[open_before]
-        trader_var[k] = float(np.var(ret))
-        spot = res.pool_price[0]
-        l2_var[k] = lev * lev * float(np.var(spot[1:] / spot[:-1] - 1.0))
-        ext_r = np.log(res.external[0, 1:] / res.external[0, :-1])
-        post_r = np.log(res.post_cascade_price[0, 1:] / res.pool_price[0, :-1])
-        amp[k] = float(np.var(post_r) / np.var(ext_r))
+            live = ~np.maximum.accumulate(closed, axis=0)[:-1]
+            live &= w[:-1] > cfg.maintenance_rate * size * spot[:-1, None]
+            ret = w[1:][live] / w[:-1][live] - 1.0
+            move = spot[1:] / spot[:-1] - 1.0
+            post = np.log(res.post_cascade_price[0, 1:] / spot[:-1])
+            pool = np.log(spot[1:] / spot[:-1])
+            run_ratio[k, r] = np.var(ret) / (lev * lev * np.var(move))
+            run_amp[k, r] = np.var(post) / np.var(pool)
+            rets.append(ret)
+            moves.append(move)
+            posts.append(post)
+            pools.append(pool)
+        trader_var[k] = np.var(np.concatenate(rets))
+        l2_var[k] = lev * lev * np.var(np.concatenate(moves))
+        amp[k] = np.var(np.concatenate(posts)) / np.var(np.concatenate(pools))
     return {
         "leverage": levs,
         "trader_var": trader_var,
         "l2_var": l2_var,
         "pool_amplification": amp,
+        "run_ratio": run_ratio,
+        "run_amplification": run_amp,
     }
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from levpaper.agents import N_FEATURES, LinearPolicy
 from levpaper.market import (
+    AGENT,
     BASELINE,
     HOLD,
     Control,
@@ -17,6 +20,7 @@ from levpaper.market import (
     Population,
     Scenario,
     entropy_weights,
+    env_policy,
     external_paths,
     make_population,
     run_many,
@@ -24,6 +28,7 @@ from levpaper.market import (
     standard_controls,
     standard_scenarios,
     stress_table,
+    variance_amplification,
     vol_adjusted_leverage,
 )
 from levpaper.pool import amount_out, arbitrage_trade
@@ -236,6 +241,116 @@ def test_agent_policy_that_closes_everything() -> None:
     assert res.n_liquidations == 0 and np.all(res.residual <= 1e-9)
     with pytest.raises(ValueError, match="policy"):
         run_scenario(cfg, BASELINE, seed=4)
+
+
+# --- a policy of the Gymnasium environment in the market ---------------------------------------
+
+
+def _linear(target_weights: dict[int, float], band: float = 0.0) -> LinearPolicy:
+    w = np.zeros((2, N_FEATURES))
+    for k, v in target_weights.items():
+        w[0, k] = v
+    return LinearPolicy(w, band=band)
+
+
+def _view() -> MarketView:
+    """One pool at 2750 (price0 2500); a 5x long and a 5x short (size 0.1, equity 55), a flat
+    trader on each side; wallets 60, 60, 80, 80 of 100 each at the start; m_t = 1%."""
+    f = np.float64
+    return MarketView(
+        step=30, mark=np.array([2750.0]), sigma=np.array([0.8]), maintenance=np.array([0.01]),
+        side=np.array([[1, -1, 1, -1]], dtype=np.int8),
+        is_open=np.array([[True, True, False, False]]),
+        size=np.array([[0.1, 0.1, 0.0, 0.0]]), margin=np.array([[50.0, 50.0, 0.0, 0.0]]),
+        equity=np.array([[55.0, 55.0, 0.0, 0.0]]), leverage=np.array([[5.0, 5.0, 0.0, 0.0]]),
+        wallet=np.array([60.0, 60.0, 80.0, 80.0]), reserve_a=np.array([38_000.0], dtype=f),
+        reserve_b=np.array([1.045e8]), initial_wealth=np.full(4, 100.0),
+    )  # fmt: skip
+
+
+def test_env_policy_builds_the_observation_and_target_by_hand() -> None:
+    cfg = MarketConfig(n_traders=4, n_steps=120, price0=2500.0, pool_liquidity=1e8, stake=0.25)
+    view = _view()
+    adapter = env_policy(_linear({0: 1.0, 2: 10.0}), cfg)  # target = 1 + current signed leverage
+    assert (adapter.horizon, adapter.max_leverage, adapter.maintenance_rate) == (120, 100.0, 0.005)
+    obs = adapter.observe(view)
+    assert obs.shape == (1, 4, 14) and obs.dtype == np.float32
+    sd = 0.8 * math.sqrt(1 / 8760)  # one step's volatility
+    # price, x/x0, y/y0, m*lev, E/C0, N*sd/C0, sigma, side, N/C0, E/N, liq. distance, time, W/C0,
+    # m*cap; liquidation distance: long (P - P_liq)/P with P_liq = 220/(0.1*0.99), short
+    # (P_liq - P)/P with P_liq = 330/(0.1*1.01)
+    common = [1.1, 0.95, 1.045]
+    expect = [
+        [*common, 0.025, 0.55, 2.75 * sd, 0.8, 1, 2.75, 0.2, 1 - 220 / 272.25, 0.75, 0.6, 0.5],
+        [*common, -0.025, 0.55, 2.75 * sd, 0.8, -1, 2.75, 0.2, -1 + 330 / 277.75, 0.75, 0.6, 0.5],
+        [*common, 0.0, 0.2, 0.0, 0.8, 0, 0.0, 1.0, 1.0, 0.75, 0.6, 0.5],  # flat: stake of wallet
+        [*common, 0.0, 0.2, 0.0, 0.8, 0, 0.0, 1.0, 1.0, 0.75, 0.6, 0.5],
+    ]
+    np.testing.assert_allclose(obs[0], np.array(expect, dtype=np.float32), rtol=1e-6)
+    # long 5x -> 6x; short -5x -> -4x (its side: 4x); flat -> 1x long (a short trader: 0)
+    np.testing.assert_allclose(adapter(view)[0], [6.0, 4.0, 1.0, 0.0], rtol=1e-6)
+    same = env_policy(_linear({2: 10.0}), cfg)  # target = current leverage: keep (NaN)
+    out = same(view)[0]
+    assert np.isnan(out[:2]).all() and out[2:].tolist() == [0.0, 0.0]
+    flip = env_policy(_linear({2: -10.0}), cfg)  # the other side: close
+    assert flip(view)[0].tolist() == [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="max_leverage"):
+        env_policy(_linear({}), cfg, max_leverage=250.0)
+    with pytest.raises(ValueError, match="policy"):
+        env_policy(object(), cfg)  # type: ignore[arg-type]
+
+
+def test_env_policy_at_fixed_leverage_holds_it_in_the_market() -> None:
+    band = 0.1
+    cfg = MarketConfig(n_traders=60, n_steps=150, sigma=2.0, policy_mix=(0.5, 0.0, 0.0, 0.5))
+    rng = np.random.default_rng(2)
+    pop = make_population(cfg, BASELINE, rng)
+    agent = env_policy(_linear({0: 3.0}, band=band), cfg)  # always 3x long
+    mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng), policy=agent)
+    longs = np.flatnonzero((pop.policy == AGENT) & (pop.side == 1))
+    shorts = np.flatnonzero((pop.policy == AGENT) & (pop.side == -1))
+    assert longs.size > 5 and shorts.size > 5
+    resized, q_prev = 0, mkt.q[0, longs].copy()
+    for _ in range(cfg.n_steps):
+        mkt.step()
+        p = mkt.y[0] / mkt.x[0]
+        q, n, c = mkt.q[0, longs], mkt.n[0, longs], mkt.c[0, longs]
+        lev = q * p / (c + q * p - n)
+        assert np.all(mkt.is_open[0, longs])
+        # inside the no-trade band around 3x, up to the move of the restoring arbitrage
+        assert np.all((lev > 3.0 / (1 + band) * 0.98) & (lev < 3.0 / (1 - band) * 1.02))
+        assert np.all(mkt.q[0, shorts] == 0.0)  # the other side: never opens
+        resized += int(np.any(q != q_prev))
+        q_prev = q.copy()
+    assert resized > 10  # the band was left and the agents traded back to 3x
+    assert not set(mkt.result().events["trader"].tolist()) & set(longs.tolist())
+
+
+def test_conservation_holds_with_env_policy_agents() -> None:
+    cfg = MarketConfig(n_traders=300, n_steps=80, n_pools=2, pool_liquidity=2e6,
+                       policy_mix=(0.3, 0.2, 0.0, 0.5))  # fmt: skip
+    w = np.random.default_rng(0).normal(0.0, 3.0, size=(2, N_FEATURES))
+    agent = env_policy(LinearPolicy(w), cfg)  # a random linear policy: trades in every way
+    crash = Scenario("c", crash_step=40)
+    for ctl in (Control(), Control("all", True, True, math.log(2), False)):
+        res = run_scenario(cfg, crash, ctl, seed=3, policy=agent)
+        assert np.all(res.residual <= 1e-9)
+        agents = make_population(cfg, crash, np.random.default_rng(3)).policy == AGENT
+        assert np.any(res.log_growth[agents] != 0.0)  # the agents traded
+    assert res.n_liquidations > 0
+
+
+def test_variance_amplification_against_leverage() -> None:
+    shallow = MarketConfig(n_traders=200, n_steps=48, pool_liquidity=2e6, cooldown=None)
+    out = variance_amplification(shallow, [2.0, 100.0], seed=1, n_runs=2)
+    assert out["run_ratio"].shape == out["run_amplification"].shape == (2, 2)
+    assert out["pool_amplification"][0] == 1.0  # 2x: never liquidated, never moves the pool
+    assert out["pool_amplification"][1] > 1.2  # 100x: liquidation sales push the pool further
+    ratio = out["trader_var"] / out["l2_var"]
+    assert 0.8 < ratio[0] < 1.3  # E16 before truncation
+    assert ratio[1] < ratio[0]  # liquidation truncates the variance at 100x
+    with pytest.raises(ValueError, match="n_pools"):
+        variance_amplification(replace(shallow, n_pools=2), [2.0])
 
 
 # --- measurements, determinism, validation -----------------------------------------------------
