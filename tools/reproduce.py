@@ -66,6 +66,13 @@ def execute(path: Path) -> tuple[float, int]:
 
 
 def main(argv: list[str]) -> None:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip())
+        print("\nusage: python tools/reproduce.py [NOTEBOOK.ipynb ...]")
+        return
+    missing = [a for a in argv if not Path(a).is_file()]
+    if missing:
+        raise SystemExit(f"not a notebook file: {', '.join(missing)}")
     todo = [Path(a).resolve() for a in argv] or notebooks()
     record_path = ROOT / "book" / "execution.json"
     old = json.loads(record_path.read_text()) if record_path.exists() else {"notebooks": []}
