@@ -39,8 +39,9 @@ way (to rounding; a test checks it).
 liquidated (if ``terminate_on_liquidation``), when its wealth falls below ``ruin_fraction`` of
 :math:`C_0` (``terminated``), or at the horizon (``truncated``). There is no autoreset: the
 market goes on for the others, an ended account is *inactive* (its reward is 0, its actions are
-ignored; a position it still holds is closed at its next turn to act), and :meth:`reset` starts
-the next episode of every market. Stepping when no account is active raises ``RuntimeError``.
+ignored; a position it still holds is closed at its next turn to act), and
+:meth:`SharedPoolEnv.reset` starts the next episode of every market. Stepping when no account
+is active raises ``RuntimeError``.
 
 The ``traders`` and ``adversary`` hooks of the config are not supported (each is written for
 one agent's position); noise traders are. The accounts' largest positions together,
