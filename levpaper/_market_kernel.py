@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from levpaper._validate import FloatArray, positive
+from levpaper._validate import FloatArray, in_range, positive
 from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion
 
 
@@ -147,6 +147,36 @@ def fill_observation(
     np.multiply(w, scale.inv_c0, out=o[12])
     np.multiply(cap, m, out=o[13])
     return np.asarray(lev, dtype=np.float64)
+
+
+def seed_list(seed: int | Sequence[int | None] | None, n: int) -> list[int | None]:
+    """Seeds of ``n`` copies as ``SyncVectorEnv`` derives them: ``seed + i`` for an int, the
+    list itself (of length ``n``), or ``None`` for every copy.
+
+    Examples
+    --------
+    >>> seed_list(5, 3), seed_list(None, 2)
+    ([5, 6, 7], [None, None])
+    """
+    if seed is None:
+        return [None] * n
+    if isinstance(seed, int | np.integer):
+        return [int(seed) + i for i in range(n)]
+    seeds = list(seed)
+    if len(seeds) != n:
+        raise ValueError(f"seed must be an int or a list of {n} seeds, got {len(seeds)}")
+    return seeds
+
+
+def leverage_caps(cap: float | npt.ArrayLike, n: int, maintenance_rate: float) -> FloatArray:
+    """A leverage cap for all ``n`` copies (a scalar) or one each (shape ``(n,)``), checked to lie
+    in (0, 1/maintenance_rate)."""
+    arr = np.asarray(cap, dtype=np.float64)
+    if arr.shape not in ((), (n,)):
+        raise ValueError(f"cap must be a scalar or have shape ({n},), got {arr.shape}")
+    return in_range(
+        "max_leverage", arr, 0.0, 1.0 / maintenance_rate, low_closed=False, high_closed=False
+    )
 
 
 # --- discrete actions -------------------------------------------------------------------------

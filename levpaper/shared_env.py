@@ -73,7 +73,7 @@ from gymnasium.utils import seeding
 
 from levpaper import _market_kernel as mk
 from levpaper._market_kernel import BLOCK, TINY
-from levpaper._validate import FloatArray, in_range, positive_int
+from levpaper._validate import FloatArray, positive_int
 from levpaper.env import LeveragedSwapConfig, make_config
 from levpaper.pool import _k_arbitrage, _k_in, _k_out
 
@@ -206,13 +206,7 @@ class SharedPoolEnv:
         ValueError
             If a cap is outside (0, 1/maintenance_rate) or the shape is wrong.
         """
-        arr = np.asarray(cap, dtype=np.float64)
-        if arr.shape not in ((), (self.num_pools,)):
-            raise ValueError(
-                f"cap must be a scalar or have shape ({self.num_pools},), got {arr.shape}"
-            )
-        in_range("max_leverage", arr, 0.0, 1.0 / self._m, low_closed=False, high_closed=False)
-        self._cap[:, 0] = arr
+        self._cap[:, 0] = mk.leverage_caps(cap, self.num_pools, self._m)
 
     # -- API ----------------------------------------------------------------------------------
 
@@ -222,14 +216,7 @@ class SharedPoolEnv:
         """Start an episode in every market, seeding pool ``i`` with ``seed + i`` (an int) or
         ``seed[i]`` (a list); ``None`` continues each pool's price stream."""
         n = self.num_pools
-        if seed is None:
-            seeds: list[int | None] = [None] * n
-        elif isinstance(seed, int | np.integer):
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"seed must be an int or a list of {n} seeds, got {len(seeds)}")
+        seeds = mk.seed_list(seed, n)
         fresh = False
         for i, s in enumerate(seeds):
             if s is not None or self._rngs[i] is None:

@@ -44,7 +44,7 @@ from gymnasium.vector.utils import batch_space
 
 from levpaper import _market_kernel as mk
 from levpaper._market_kernel import BLOCK, TINY
-from levpaper._validate import FloatArray, in_range, positive_int
+from levpaper._validate import FloatArray, positive_int
 from levpaper.env import LeveragedSwapConfig, MarketView, make_config
 
 __all__ = ["LeveragedSwapVectorEnv"]
@@ -195,13 +195,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         ValueError
             If a cap is outside (0, 1/maintenance_rate) or the shape is wrong.
         """
-        arr = np.asarray(cap, dtype=np.float64)
-        if arr.shape not in ((), (self.num_envs,)):
-            raise ValueError(
-                f"cap must be a scalar or have shape ({self.num_envs},), got {arr.shape}"
-            )
-        in_range("max_leverage", arr, 0.0, 1.0 / self._m, low_closed=False, high_closed=False)
-        self._cap[:] = arr
+        self._cap[:] = mk.leverage_caps(cap, self.num_envs, self._m)
         self._lev_step = self.config.leverage_step * self._cap
 
     # -- gymnasium API ------------------------------------------------------------------------
@@ -215,14 +209,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         """Reset every copy (or those in ``options["reset_mask"]``), seeding copy ``i`` with
         ``seed + i`` (an int) or ``seed[i]`` (a list), as ``SyncVectorEnv`` does."""
         n = self.num_envs
-        if seed is None:
-            seeds: list[int | None] = [None] * n
-        elif isinstance(seed, int | np.integer):
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"seed must be an int or a list of {n} seeds, got {len(seeds)}")
+        seeds = mk.seed_list(seed, n)
         mask = np.ones(n, dtype=np.bool_)
         if options is not None and "reset_mask" in options:
             mask = np.asarray(options["reset_mask"])
