@@ -99,7 +99,7 @@ class ObservationScale(NamedTuple):
     """Constants of :func:`fill_observation` (reciprocals precomputed once per environment)."""
 
     maintenance_rate: float
-    inv_c0: float
+    inv_c0: float | FloatArray
     inv_p0: float
     inv_x0: float
     inv_y0: float
@@ -114,7 +114,8 @@ def fill_observation(
     pool: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
     account: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
     t: FloatArray | float,
-    cap: FloatArray,
+    cap: FloatArray | float,
+    liquidation_rate: FloatArray | float | None = None,
 ) -> FloatArray:
     """Write the float64 observation features (before rounding and clipping) into ``o``.
 
@@ -122,7 +123,9 @@ def fill_observation(
     variance per step) and ``account = (q, cash, wallet, equity, q p, |q p|)`` broadcast to
     ``shape`` (in the shared-pool environment the pool arrays have shape ``(N, 1)`` against the
     accounts' ``(N, K)``). The order of operations is that of the single environment, so the
-    vector environments' observations are bit-identical to it. Returns the signed leverage.
+    vector environments' observations are bit-identical to it. The liquidation distance uses
+    ``liquidation_rate`` if given (the market's rate in force, :class:`levpaper.market.EnvPolicy`),
+    else the scale's maintenance rate. Returns the signed leverage.
     """
     p, x, y, v = pool
     q, cash, w, e, qp, nn = account
@@ -139,8 +142,9 @@ def fill_observation(
     np.sqrt(o[6], out=o[6])
     np.multiply(nn, scale.inv_c0, out=o[8])
     np.divide(e, np.maximum(np.maximum(nn, e), TINY), out=o[9])  # <= 1, 1 when flat
+    m_liq = m if liquidation_rate is None else liquidation_rate
     with np.errstate(divide="ignore", invalid="ignore"):
-        dist = cash / (nn - m * qp)
+        dist = cash / (nn - m_liq * qp)
     dist += s
     o[10] = np.where(q != 0, dist, 1.0)
     np.multiply(scale.horizon - np.asarray(t), scale.inv_h, out=o[11])
@@ -177,6 +181,53 @@ def leverage_caps(cap: float | npt.ArrayLike, n: int, maintenance_rate: float) -
     return in_range(
         "max_leverage", arr, 0.0, 1.0 / maintenance_rate, low_closed=False, high_closed=False
     )
+
+
+def close_trade(
+    x: FloatArray, y: FloatArray, q: FloatArray, g: float | FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Close signed sizes ``q`` through pools ``(x, y)`` with fee factor ``g``: a long sells
+    ``q`` exact in, a short buys ``|q|`` back exact out. Returns the new reserves and the B
+    received and paid, ``(x', y', recv, pay)``."""
+    ql = np.maximum(q, 0.0)
+    qs = ql - q
+    net = g * ql
+    recv = y * net / (x + net)
+    pay = y * qs / (g * (x - qs))
+    return x + ql - qs, y - recv + pay, recv, pay
+
+
+def settle(
+    cash: FloatArray, traded: FloatArray, fund: FloatArray, rate: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Settle closed accounts: a penalty of ``rate`` times the B ``traded`` (capped by the cash)
+    to the insurance fund, a negative remainder paid by the fund and what it cannot pay as bad
+    debt. Returns ``(cash left >= 0, fund, new bad debt)``."""
+    pen = np.minimum(rate * traded, np.maximum(cash, 0.0))
+    fund = fund + pen
+    rest = cash - pen
+    short = np.maximum(-rest, 0.0)
+    paid = np.minimum(short, fund)
+    return np.maximum(rest, 0.0), fund - paid, short - paid
+
+
+def apply_orders(
+    x: FloatArray, y: FloatArray, order: FloatArray, g: float | FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Apply signed orders in B of other traders (:class:`levpaper.env.PoolTrader`) to the pools
+    ``(x, y)`` in place; returns the changes of the reserves ``(dx, dy)``."""
+    p = y / x
+    ob = np.maximum(order, 0.0)
+    oa = (ob - order) / p
+    netb = g * ob
+    aout = x * netb / (y + netb)
+    neta = g * oa
+    bout = y * neta / (x + neta)
+    x -= aout
+    x += oa
+    y += ob
+    y -= bout
+    return oa - aout, ob - bout
 
 
 # --- discrete actions -------------------------------------------------------------------------

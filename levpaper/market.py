@@ -74,7 +74,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from levpaper._market_kernel import OBS_HIGH, OBS_LOW, TINY
+from levpaper import _market_kernel as mk
+from levpaper._market_kernel import OBS_HIGH, OBS_LOW
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.agents import Policy as AgentPolicy
 from levpaper.pool import arbitrage_trade
@@ -752,33 +753,28 @@ class EnvPolicy:
         is_open = np.asarray(view.is_open, dtype=bool)
         shape = is_open.shape
         p = np.asarray(view.mark, dtype=np.float64)[:, None]
-        s = np.where(is_open, np.asarray(view.side, dtype=np.float64), 0.0)
-        notional = np.where(is_open, np.asarray(view.size, dtype=np.float64), 0.0) * p
+        q = np.where(is_open, np.asarray(view.side, dtype=np.float64), 0.0)
+        q *= np.where(is_open, np.asarray(view.size, dtype=np.float64), 0.0)  # signed size
         wallet = np.broadcast_to(np.asarray(view.wallet, dtype=np.float64), shape)
         equity = np.where(is_open, np.asarray(view.equity, dtype=np.float64), cfg.stake * wallet)
         wallet = np.where(is_open, wallet, (1.0 - cfg.stake) * wallet)
-        inv_c0 = 1.0 / np.asarray(view.initial_wealth, dtype=np.float64)
         sigma = np.asarray(view.sigma, dtype=np.float64)[:, None]
-        m_t = np.asarray(view.maintenance, dtype=np.float64)[:, None]
-        signed = s * notional
+        qp = q * p
+        notional = np.abs(qp)
+        scale = mk.ObservationScale(
+            m, 1.0 / np.asarray(view.initial_wealth, dtype=np.float64), 1.0 / cfg.price0,
+            cfg.price0 / cfg.pool_liquidity, 1.0 / cfg.pool_liquidity, 1.0 / cfg.dt,
+            float(self.horizon), 1.0 / self.horizon,
+        )  # fmt: skip
+        x = np.asarray(view.reserve_a, dtype=np.float64)[:, None]
+        y = np.asarray(view.reserve_b, dtype=np.float64)[:, None]
+        pool = (p, x, y, sigma * sigma * cfg.dt)  # v: the EWMA variance per step
         o = np.empty((_N_OBS, *shape))
-        o[0] = p / cfg.price0
-        o[1] = (np.asarray(view.reserve_a, dtype=np.float64) * cfg.price0 / cfg.pool_liquidity)[
-            :, None
-        ]
-        o[2] = (np.asarray(view.reserve_b, dtype=np.float64) / cfg.pool_liquidity)[:, None]
-        o[3] = m * signed / np.maximum(equity, TINY)
-        o[4] = equity * inv_c0
-        o[5] = notional * sigma * math.sqrt(cfg.dt) * inv_c0
-        o[6] = sigma
-        o[7] = s
-        o[8] = notional * inv_c0
-        o[9] = equity / np.maximum(np.maximum(notional, equity), TINY)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            o[10] = np.where(is_open, s + (equity - signed) / (notional * (1.0 - m_t * s)), 1.0)
-        o[11] = (self.horizon - view.step) / self.horizon
-        o[12] = wallet * inv_c0
-        o[13] = m * self.max_leverage
+        o[5] = notional * sigma * math.sqrt(cfg.dt) * scale.inv_c0
+        mk.fill_observation(
+            o, scale, pool, (q, equity - qp, wallet, equity, qp, notional), float(view.step),
+            self.max_leverage, np.asarray(view.maintenance, dtype=np.float64)[:, None],
+        )  # fmt: skip
         np.clip(o, OBS_LOW[:, None, None], OBS_HIGH[:, None, None], out=o)
         return np.ascontiguousarray(np.moveaxis(o, 0, -1), dtype=np.float32)
 

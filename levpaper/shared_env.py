@@ -377,15 +377,9 @@ class SharedPoolEnv:
 
     def _order(self, order: FloatArray) -> None:
         """Signed orders in B of other traders (see :class:`levpaper.env.PoolTrader`)."""
-        g, x, y = self._gv, self._x, self._y
-        ob = np.maximum(order, 0.0)
-        oa = (ob - order) / (y / x)
-        aout = _k_out(ob, y, x, g)
-        bout = _k_out(oa, x, y, g)
-        x += oa - aout
-        y += ob - bout
-        self._out_a += aout - oa
-        self._out_b += bout - ob
+        dx, dy = mk.apply_orders(self._x, self._y, order, self._g)
+        self._out_a -= dx
+        self._out_b -= dy
 
     def _close(self, rows: npt.NDArray[np.intp], acc: int, rate: float) -> FloatArray:
         return self._close_many(rows, np.full(rows.size, acc), rate)
@@ -396,25 +390,13 @@ class SharedPoolEnv:
         """Close account ``accs[i]`` of pool ``rows[i]`` through the pool and settle (a penalty of
         ``rate`` times the B traded, capped by the cash, to the fund; a negative remainder from
         the fund, then bad debt). Returns the cash left (>= 0)."""
-        g = self._gv
         x, y = self._x[rows], self._y[rows]
         q, cash = self._q[rows, accs], self._cash[rows, accs]
-        ql = np.maximum(q, 0.0)
-        qs = ql - q
-        recv = _k_out(ql, x, y, g)
-        pay = _k_in(qs, y, x, g)
-        self._x[rows] = x + ql - qs
-        self._y[rows] = y - recv + pay
-        cash = cash + recv - pay
-        fund = self._fund[rows]
-        pen = np.minimum(rate * (recv + pay), np.maximum(cash, 0.0))
-        fund = fund + pen
-        rest = cash - pen
-        short = np.maximum(-rest, 0.0)
-        paid = np.minimum(short, fund)
-        cash = np.maximum(rest, 0.0)
-        self._fund[rows] = fund - paid
-        self._bad[rows] += short - paid
+        self._x[rows], self._y[rows], recv, pay = mk.close_trade(x, y, q, self._g)
+        cash, self._fund[rows], bad = mk.settle(
+            cash + recv - pay, recv + pay, self._fund[rows], rate
+        )
+        self._bad[rows] += bad
         self._q[rows, accs] = 0.0
         self._cash[rows, accs] = cash
         return np.asarray(cash, dtype=np.float64)

@@ -482,47 +482,21 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         """Close the whole size of the copies ``idx`` through their pools and settle: a penalty of
         ``rate`` times the B traded (capped by the cash) to the fund, a negative remainder from the
         fund, then bad debt. Return the cash left (>= 0) and the new pool price."""
-        g = self._g
         sub = self._state[:4].take(idx, axis=1)
         x, y, cash, q = sub
-        ql = np.maximum(q, 0.0)
-        qs = ql - q
-        net = g * ql
-        recv = y * net / (x + net)
-        pay = y * qs / (g * (x - qs))
-        sub[0] = x + ql - qs
-        sub[1] = y - recv + pay
-        cash = cash + recv - pay
+        sub[0], sub[1], recv, pay = mk.close_trade(x, y, q, self._g)
         sub[3] = 0.0
+        cash = cash + recv - pay
         if rate or (cash < 0.0).any():
-            fund, bad = self._fund[idx], self._bad[idx]
-            pen = np.minimum(rate * (recv + pay), np.maximum(cash, 0.0))
-            fund = fund + pen
-            rest = cash - pen
-            short = np.maximum(-rest, 0.0)
-            paid = np.minimum(short, fund)
-            cash = np.maximum(rest, 0.0)
-            self._fund[idx] = fund - paid
-            self._bad[idx] = bad + (short - paid)
+            cash, self._fund[idx], bad = mk.settle(cash, recv + pay, self._fund[idx], rate)
+            self._bad[idx] += bad
         sub[2] = cash
         self._state[:4, idx] = sub
         return cash, sub[1] / sub[0]
 
     def _order(self, order: FloatArray) -> None:
         """Apply signed orders in B (see :class:`levpaper.env.PoolTrader`) to the pools."""
-        g = self._g
-        x, y = self._x, self._y
-        p = y / x
-        ob = np.maximum(order, 0.0)
-        oa = (ob - order) / p
-        netb = g * ob
-        aout = x * netb / (y + netb)
-        neta = g * oa
-        bout = y * neta / (x + neta)
-        x -= aout
-        x += oa
-        y += ob
-        y -= bout
+        mk.apply_orders(self._x, self._y, order, self._g)
 
     def _view(self) -> MarketView:
         x, y, q, cash = self._x, self._y, self._q, self._cash
