@@ -10,6 +10,8 @@ VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
+# Extras resolved into the lock (tools/sync_environment.py lists the same); `rl` is not locked.
+LOCKED_EXTRAS := book test experiments calibration multiagent
 export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Sphinx and Jupyter write caches here; keep them out of $HOME so runs are self-contained.
@@ -65,7 +67,7 @@ bench: $(STAMP)
 
 lock:
 	@test -x $(BIN)/uv || { $(PY) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
-	$(BIN)/uv pip compile pyproject.toml --extra book --extra test --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml $(foreach e,$(LOCKED_EXTRAS),--extra $(e)) --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-header --annotation-style line -o requirements/lock.txt
 	$(BIN)/python tools/sync_environment.py
 

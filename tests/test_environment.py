@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# Optional extras that the lock leaves out on purpose (PyTorch-based deep RL).
+UNLOCKED_EXTRAS = {"rl"}
 
 
 def canonical(name: str) -> str:
@@ -24,7 +26,10 @@ def lock_pins(path: Path = ROOT / "requirements" / "lock.txt") -> dict[str, str]
 def direct_dependencies() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     specs = project["dependencies"] + [
-        s for extra in project["optional-dependencies"].values() for s in extra
+        s
+        for name, extra in project["optional-dependencies"].items()
+        for s in extra
+        if name not in UNLOCKED_EXTRAS
     ]
     return {canonical(re.split(r"[<>=!~\[; ]", s, maxsplit=1)[0]) for s in specs}
 

@@ -1,6 +1,6 @@
 """Write environment.yml (Binder, conda-forge) from requirements/lock.txt.
 
-Every direct dependency named in pyproject.toml (core, ``book`` and ``test`` extras) is pinned
+Every direct dependency named in pyproject.toml (core and the LOCKED_EXTRAS) is pinned
 to the exact version the lock file fixes, so Binder runs the versions the book was checked with.
 ``tests/test_environment.py`` fails when the two files disagree. Run through ``make lock``.
 """
@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAME = {"pyyaml": "pyyaml"}
 # Not packaged on conda-forge: installed by pip inside the Binder environment, same pin.
 PIP_ONLY = {"sphinx-mathjax-offline"}
+# The extras the lock file resolves (the Makefile's `lock` target passes the same list); the
+# `rl` extra (Stable-Baselines3, PyTorch) is left out: the book reads PPO's stored results.
+LOCKED_EXTRAS = ("book", "test", "experiments", "calibration", "multiagent")
 
 
 def canonical(name: str) -> str:
@@ -34,7 +37,7 @@ def locked_versions(lock: Path) -> dict[str, str]:
 def direct_dependencies(pyproject: Path) -> list[str]:
     project = tomllib.loads(pyproject.read_text())["project"]
     specs = list(project["dependencies"])
-    for extra in ("book", "test"):
+    for extra in LOCKED_EXTRAS:
         specs += project["optional-dependencies"][extra]
     return [canonical(re.split(r"[<>=!~\[; ]", s, maxsplit=1)[0]) for s in specs]
 
