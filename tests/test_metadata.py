@@ -100,3 +100,24 @@ def test_every_citation_key_exists_and_every_reference_is_cited() -> None:
         "kelly1956information",
     ):
         assert required in keys
+
+
+def _public_modules() -> list[str]:
+    package = ROOT / "levpaper"
+    names = [p.stem for p in package.glob("*.py")]
+    names += [p.parent.name for p in package.glob("*/__init__.py")]
+    return sorted(n for n in names if not n.startswith("_"))
+
+
+def test_readme_layout_and_api_reference_list_every_module() -> None:
+    modules = _public_modules()
+    assert {"pool", "env", "market", "ledger"} <= set(modules)
+    readme = (ROOT / "README.md").read_text()
+    row = re.search(r"^\| `levpaper/` \|(.*)\|$", readme, flags=re.M)
+    assert row is not None, "the README's layout table has no `levpaper/` row"
+    listed = set(re.findall(r"`(\w+)`", row.group(1)))
+    assert [m for m in modules if m not in listed] == [], "modules missing from README layout"
+    api = (ROOT / "book" / "appendix" / "api.md").read_text()
+    documented = set(re.findall(r"^\.\. automodule:: levpaper\.(\w+)$", api, flags=re.M))
+    assert [m for m in modules if m not in documented] == [], "modules missing from api.md"
+    assert sorted(documented - set(modules)) == [], "api.md documents modules that do not exist"
