@@ -43,7 +43,7 @@ COMMANDS = ("reproduce", "experiments", "bench", "info")
 
 
 class CommandError(Exception):
-    """An error of a subcommand, reported as one line with exit status :attr:`code`."""
+    """An error of a subcommand, reported as one line with exit status ``code``."""
 
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)

@@ -11,7 +11,7 @@ are those of :class:`~levpaper.shared_env.SharedPoolEnv`; trajectories equal it 
 under the same seed and actions (a test checks it).
 
 An agent that is liquidated (if ``terminate_on_liquidation``), ruined (``terminated``) or at the
-horizon (``truncated``) leaves :attr:`SharedPoolParallelEnv.agents` after the step that ended it,
+horizon (``truncated``) leaves ``agents`` after the step that ended it,
 as PettingZoo requires; the market goes on for the others. ``step`` needs one action for each
 agent in ``agents`` and no other. The environment is not registered with Gymnasium; it needs the
 ``multiagent`` extra (``pip install "levpaper[multiagent]"``).
@@ -149,13 +149,13 @@ class SharedPoolParallelEnv(ParallelEnv):  # type: ignore[misc]
         dict[str, dict[str, Any]],
     ]:
         """Advance the market one step with one action of shape (2,) for each agent in
-        :attr:`agents`; returns observations, rewards, terminations, truncations and infos of
-        those agents. The agents that ended leave :attr:`agents`.
+        ``agents``; returns observations, rewards, terminations, truncations and infos of
+        those agents. The agents that ended leave ``agents``.
 
         Raises
         ------
         ValueError
-            If ``actions`` misses an agent of :attr:`agents`, names another one, or holds an
+            If ``actions`` misses an agent of ``agents``, names another one, or holds an
             action that is not two numbers in [-1, 1].
         RuntimeError
             Before :meth:`reset`, or when every agent's episode has ended.
