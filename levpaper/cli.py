@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
 import subprocess
 import sys
@@ -107,7 +108,8 @@ def _parser() -> _Parser:
         "info",
         help="versions and locations",
         description="Print the versions of levpaper, Python and the main dependencies, where "
-        "the package and its bundled data are, and where a checkout keeps its artifacts.",
+        "the package and its bundled data are, and where a checkout keeps its artifacts "
+        "($LEVPAPER_ARTIFACTS if set), benchmark results and built book.",
     )
     root_option(p)
     return parser
@@ -246,6 +248,10 @@ def _info(root: Path | None) -> int:
         if f.is_file() and not f.name.endswith((".py", ".pyc"))
     )
     print(f"data: {data} ({', '.join(files)})" if files else "data: none bundled")
+    # the experiments layer's artifacts directory: $LEVPAPER_ARTIFACTS, else the checkout's
+    override = os.environ.get("LEVPAPER_ARTIFACTS")
+    if override:
+        print(f"artifacts: {Path(override).resolve()} (from LEVPAPER_ARTIFACTS)")
     try:
         checkout: Path | None = find_checkout(root)
     except FileNotFoundError:
@@ -256,12 +262,13 @@ def _info(root: Path | None) -> int:
         print("checkout: none (the artifacts, notebooks and benchmarks live in a clone)")
         return 0
     print(f"checkout: {checkout}")
-    for label, rel in (
+    rows = [
         ("artifacts", "artifacts"),
         ("benchmark results", "benchmarks/results"),
         ("notebook timings", "book/execution.json"),
         ("built book", "_build/html/index.html"),
-    ):
+    ]
+    for label, rel in rows[1:] if override else rows:
         path = checkout / rel
         print(f"{label}: {path}{'' if path.exists() else ' (not there yet)'}")
     return 0

@@ -50,7 +50,10 @@ def test_top_level_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out.strip() == f"levpaper {levpaper.__version__}"
 
 
-def test_info_in_the_checkout(capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_in_the_checkout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEVPAPER_ARTIFACTS", raising=False)
     code, out, err = run(capsys, "info", "--root", str(ROOT))
     assert code == 0 and not err
     lines = out.splitlines()
@@ -60,6 +63,16 @@ def test_info_in_the_checkout(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"checkout: {ROOT}" in lines
     assert f"artifacts: {ROOT / 'artifacts'}" in {line.split(" (")[0] for line in lines}
     assert any(line.startswith("data: ") for line in lines)
+
+
+def test_info_names_the_artifacts_directory_from_the_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEVPAPER_ARTIFACTS", str(tmp_path))
+    code, out, _ = run(capsys, "info", "--root", str(ROOT))
+    assert code == 0
+    artifacts = [line for line in out.splitlines() if line.startswith("artifacts:")]
+    assert artifacts == [f"artifacts: {tmp_path.resolve()} (from LEVPAPER_ARTIFACTS)"]
 
 
 def test_info_outside_a_checkout(
