@@ -176,7 +176,9 @@ def _version(dist: str) -> str:
 
 def _missing_extra(exc: ModuleNotFoundError, extra: str) -> CommandError:
     return CommandError(
-        f"needs {exc.name}, which is not installed: pip install 'levpaper[{extra}]'", 1
+        f"needs {exc.name}, which is not installed (install levpaper with its {extra!r} "
+        f"extra, levpaper[{extra}])",
+        1,
     )
 
 

@@ -11,10 +11,10 @@ are those of :class:`~levpaper.shared_env.SharedPoolEnv`; trajectories equal it 
 under the same seed and actions (a test checks it).
 
 An agent that is liquidated (if ``terminate_on_liquidation``), ruined (``terminated``) or at the
-horizon (``truncated``) leaves ``agents`` after the step that ended it,
-as PettingZoo requires; the market goes on for the others. ``step`` needs one action for each
-agent in ``agents`` and no other. The environment is not registered with Gymnasium; it needs the
-``multiagent`` extra (``pip install "levpaper[multiagent]"``).
+horizon (``truncated``) leaves ``agents`` after the step that ended it, as PettingZoo requires;
+the market goes on for the others. ``step`` needs one action for each agent in ``agents`` and no
+other. The environment is not registered with Gymnasium; it needs the ``multiagent`` extra
+(PettingZoo), as in ``pip install "levpaper[multiagent] @ git+<repository>"``.
 
 Examples
 --------
