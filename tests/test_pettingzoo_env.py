@@ -1,6 +1,6 @@
-"""levpaper.pettingzoo_env: PettingZoo's own API test passes; the parallel env equals
-SharedPoolEnv with one market step for step; agents leave when their episode ends; seeding;
-bad arguments."""
+"""levpaper.pettingzoo_env: PettingZoo's own API and seed tests pass (also through its AEC
+conversion); the parallel env equals SharedPoolEnv with one market step for step; agents leave
+when their episode ends; seeding; bad arguments."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
-from pettingzoo.test import parallel_api_test
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
+from pettingzoo.utils import parallel_to_aec
 
 from levpaper.env import LeveragedSwapConfig, NoiseTraders
 from levpaper.pettingzoo_env import SharedPoolParallelEnv, parallel_env
@@ -32,6 +33,13 @@ def test_pettingzoo_parallel_api_test_passes_without_warnings(k: int) -> None:
         warnings.simplefilter("error")  # the API test reports most problems as warnings
         parallel_api_test(env, num_cycles=2 * THIN.horizon)
     assert env.agents == []  # the episodes ended inside num_cycles
+
+
+def test_pettingzoo_seed_test_and_aec_conversion() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parallel_seed_test(lambda: SharedPoolParallelEnv(3, THIN))  # same seed, same run
+        api_test(parallel_to_aec(SharedPoolParallelEnv(3, THIN)), num_cycles=2 * THIN.horizon)
 
 
 def _actions(rng: np.random.Generator, k: int) -> np.ndarray:
