@@ -40,7 +40,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
 
 reproduce: $(STAMP)
-	$(BIN)/python tools/reproduce.py
+	$(BIN)/levpaper reproduce
 	$(MAKE) book
 
 lint: $(STAMP)
@@ -63,7 +63,7 @@ test: $(STAMP) browser-deps
 		--nbval-current-env -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/levpaper bench
 
 lock:
 	@test -x $(BIN)/uv || { $(PY) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
