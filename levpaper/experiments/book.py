@@ -192,7 +192,7 @@ def market_summary(table: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for key, sub in table.groupby(list(by), sort=False):
+    for key, sub in table.groupby(list(by), sort=False, dropna=False):
         sub = sub.sort_values("replicate")
         cols = {f: sub[f].to_numpy(dtype=np.float64) for f in MARKET_FIELDS}
         row = dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True))
