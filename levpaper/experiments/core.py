@@ -504,9 +504,11 @@ class Failure:
 # --- files: deterministic npz, journal, artifact ---------------------------------------------
 
 
-def write_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+def write_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]], *, sync: bool = True) -> None:
     """Write ``arrays`` as an uncompressed ``.npz`` whose bytes depend only on the data (fixed
-    member dates, sorted names), atomically (a temporary file renamed over ``path``)."""
+    member dates, sorted names), atomically (a temporary file renamed over ``path``), and with
+    ``sync`` flushed to the disk (``fsync``) before the rename. Without it the file still
+    survives the death of the writing process, which is what the journal needs."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for name in sorted(arrays):
@@ -515,16 +517,17 @@ def write_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
             info.external_attr = 0o644 << 16
             zf.writestr(info, member.getvalue())
-    _atomic_write(path, buf.getvalue())
+    _atomic_write(path, buf.getvalue(), sync=sync)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -696,6 +699,8 @@ def _executor(
     def dask(exp: Experiment, key: str, runs: Sequence[int]) -> Iterator[Outcome]:
         from distributed import as_completed
 
+        # import the run function's module on every worker first (once, not in the first run)
+        client.run(importlib.import_module, exp.function.split(":")[0])
         futures = {}
         for r in runs:
             fut = client.submit(
@@ -847,7 +852,7 @@ def run(
                 if status == "ok":
                     payload = dict(payload)
                     payload["__seconds__"] = np.asarray(seconds, dtype=np.float64)
-                    write_npz(journal / f"run-{r:06d}.npz", payload)
+                    write_npz(journal / f"run-{r:06d}.npz", payload, sync=False)
                 else:
                     fail = Failure(r, exp.cell_of(r), exp.seed_label(r), str(payload))
                     failures.append(fail)
