@@ -725,6 +725,8 @@ def _executor(
         finally:
             client.cancel(list(futures))
 
+    if kind != "serial":
+        kind = f"dask, {len(client.scheduler_info()['workers'])} workers"
     try:
         yield kind, serial if kind == "serial" else dask
     finally:
