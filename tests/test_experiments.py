@@ -251,3 +251,19 @@ def test_status_and_verify_a_stored_artifact(tmp_path: Path) -> None:
     check = verify_sample(exp, 2, np.random.default_rng(0), root=tmp_path)
     assert check.ok and len(check.runs) == 2
     assert [s.state for s in status(root=tmp_path)] == ["missing"] * len(status(root=tmp_path))
+
+
+def test_key_covers_the_library_code_the_run_function_imports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from levpaper.experiments import core, get
+
+    exp = get("ch5_stress_table")
+    assert "levpaper.market" in exp.modules() and "levpaper.training" in exp.modules()
+    before = exp.key()
+    digest = core._module_digest
+    monkeypatch.setattr(
+        core, "_module_digest", lambda m: "edited" if m == "levpaper.market" else digest(m)
+    )
+    assert exp.key() != before  # editing market.py makes the artifact stale
+    assert toy().modules() == {}  # the toy imports no library module

@@ -8,11 +8,13 @@ finished runs, the artifact files, and :func:`run`, :func:`load`, :func:`status`
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import io
 import itertools
@@ -222,6 +224,60 @@ def import_function(path: str) -> RunFunction:
     return fn
 
 
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def library_modules(module: str) -> list[str]:
+    """The ``levpaper`` modules that ``module`` imports, directly or through each other (read
+    from their import statements), without the package's ``__init__`` (which imports
+    everything) and without :mod:`levpaper.experiments` itself; sorted.
+
+    The key of an experiment covers their source, so that a change to the library code a run
+    function calls (say :mod:`levpaper.market`) makes its artifact stale and ``make
+    experiments`` recomputes it.
+
+    Examples
+    --------
+    >>> "levpaper.market" in library_modules("levpaper.experiments.book")
+    True
+    >>> library_modules("levpaper.experiments.toy")
+    []
+    """
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        tree = ast.parse(Path(spec.origin).read_text(), filename=spec.origin)
+        for node in ast.walk(tree):
+            found: list[str] = []
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found = [node.module]
+                found += [f"{node.module}.{a.name}" for a in node.names
+                          if _is_module(f"{node.module}.{a.name}")]  # fmt: skip
+            for dep in found:
+                if not dep.startswith("levpaper.") or dep.startswith("levpaper.experiments"):
+                    continue
+                if dep not in seen and _is_module(dep):
+                    seen.add(dep)
+                    todo.append(dep)
+    return sorted(seen)
+
+
+def _module_digest(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.origin is not None
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
+
+
 @dataclass(frozen=True, eq=False)
 class Experiment:
     """A named grid of runs: every cell (configuration x arms) with every seed.
@@ -398,9 +454,16 @@ class Experiment:
         """The source code of the run function (``inspect.getsource``)."""
         return inspect.getsource(import_function(self.function))
 
+    def modules(self) -> dict[str, str]:
+        """SHA-256 of the source of every library module the run function's module imports
+        (:func:`library_modules`), by module name."""
+        module = self.function.split(":")[0]
+        return {m: _module_digest(m) for m in library_modules(module)}
+
     def key(self) -> str:
-        """SHA-256 of the canonical declaration, ``levpaper.__version__`` and the run function's
-        source: the artifact is current when its manifest holds this key.
+        """SHA-256 of the canonical declaration, ``levpaper.__version__``, the run function's
+        source and the source of the library modules it depends on (:meth:`modules`): the
+        artifact is current when its manifest holds this key.
 
         Examples
         --------
@@ -412,7 +475,12 @@ class Experiment:
         from levpaper import __version__
 
         text = json.dumps(
-            {"declaration": self.declaration(), "levpaper": __version__, "source": self.source()},
+            {
+                "declaration": self.declaration(),
+                "levpaper": __version__,
+                "source": self.source(),
+                "modules": self.modules(),
+            },
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -887,6 +955,7 @@ def run(
             "key": key,
             "levpaper": _version(),
             "function": exp.function,
+            "library_modules": exp.modules(),
             "declaration": exp.declaration(),
             "n_cells": len(exp.cells),
             "n_seeds": int(exp.n_seeds),
@@ -1000,7 +1069,8 @@ def _current(exp: Experiment, base: Path) -> dict[str, Any]:
         assert manifest is not None
         raise StaleArtifact(
             f"artifact {exp.name!r} is stale: stored hash {str(manifest.get('key'))[:12]}, "
-            f"the experiment's declaration, code and version now hash to {exp.key()[:12]}; "
+            f"the experiment's declaration, code (its run function and the library modules it "
+            f"imports) and version now hash to {exp.key()[:12]}; "
             f"regenerate it with `{REGENERATE_ALL}` or `{regenerate_command(exp.name)}`"
         )
     assert manifest is not None
