@@ -17,7 +17,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Sphinx and Jupyter write caches here; keep them out of $HOME so runs are self-contained.
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: book test reproduce lock env clean lint typecheck unit browser-deps bench help
+.PHONY: book test reproduce lock env clean lint typecheck unit browser-deps bench experiments help
 .DEFAULT_GOAL := help
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make test       run every check (what CI runs)"
 	@echo "make reproduce  re-execute every notebook in place, then rebuild the book"
 	@echo "make bench      run the benchmarks"
+	@echo "make experiments  regenerate every missing or stale artifact in artifacts/"
 	@echo "make lock       regenerate requirements/lock.txt and environment.yml from pyproject.toml"
 
 env: $(STAMP)
@@ -64,6 +65,11 @@ test: $(STAMP) browser-deps
 
 bench: $(STAMP)
 	$(BIN)/levpaper bench
+
+# The book's heavy runs (levpaper.experiments): compute missing or stale artifacts on a local
+# Dask cluster, one progress bar per experiment; a current artifact is not recomputed.
+experiments: $(STAMP)
+	$(BIN)/levpaper experiments run --all
 
 lock:
 	@test -x $(BIN)/uv || { $(PY) -m venv $(VENV) && $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
