@@ -211,3 +211,19 @@ def test_bootstrap_and_newey_west_reject_bad_input() -> None:
         data.block_bootstrap_ci(np.ones(1), 1, rng)
     with pytest.raises(ValueError, match="lags"):
         data.newey_west_se(np.ones(5), 5)
+
+
+def test_barrier_race_by_hand() -> None:
+    c = synthetic_candles(8)
+    high, low = c.high.copy(), c.low.copy()
+    high[2] = 103.0  # +3% in hour 2
+    low[4] = 97.0  # -3% in hour 4
+    high[6], low[6] = 103.0, 97.0  # both in hour 6: a tie, counted as down
+    c = data.Candles(c.time, c.open, high, low, c.close, c.volume)
+    out, ties = data.barrier_race(c, 1.02, 0.98, 3)
+    assert out.tolist() == [1, 1, 1, -1, -1, -1]
+    assert ties == 1  # start 5 is decided by hour 6, which touches both
+    out, ties = data.barrier_race(c, 1.02, 0.98, 1)
+    assert out.tolist() == [0, 0, 1, 0, -1, 0, -1, 0] and ties == 1
+    with pytest.raises(ValueError, match="up"):
+        data.barrier_race(c, 0.9, 0.98, 3)
