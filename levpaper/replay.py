@@ -35,7 +35,7 @@ import numpy.typing as npt
 from levpaper._market_kernel import ReplayPrices
 from levpaper._validate import FloatArray, positive, positive_int
 from levpaper.agents import Policy
-from levpaper.env import LeveragedSwapConfig
+from levpaper.env import LeveragedSwapConfig, LeveragedSwapEnv
 from levpaper.market import (
     BASELINE,
     Control,
@@ -46,7 +46,7 @@ from levpaper.market import (
     make_population,
 )
 from levpaper.processes import HOURLY_DT
-from levpaper.training import Outcomes, evaluate
+from levpaper.training import Outcomes
 
 __all__ = ["BlockBootstrap", "backtest", "run_market", "windows"]
 
@@ -227,18 +227,28 @@ def run_market(
     return Market(config, pop, external, scenario, control).run()
 
 
-def backtest(policy: Policy, config: LeveragedSwapConfig, paths: npt.ArrayLike) -> Outcomes:
+def backtest(
+    policy: Policy, config: LeveragedSwapConfig, paths: npt.ArrayLike, *, gamma: float = 0.999
+) -> Outcomes:
     """Run ``policy`` through the environment once on each price path (one episode each).
 
-    Each row of ``paths`` becomes the external price (:class:`levpaper.env.ReplayPrices`) of an
-    environment ``config`` with ``horizon`` = the row's number of returns, and the policy plays
-    one episode with :func:`levpaper.training.evaluate`. The rows are typically the windows of a
+    Each row of ``paths`` becomes the external price (:class:`levpaper.env.ReplayPrices`) of a
+    single :class:`levpaper.env.LeveragedSwapEnv` with ``config`` and ``horizon`` = the row's
+    number of returns, and the policy plays one episode from ``reset(seed=0)`` (the seed drives
+    only the noise traders, if any). The outcomes are measured as by
+    :func:`levpaper.training.evaluate` (log growth of wealth floored at :math:`10^{-6} C_0`,
+    liquidation, maximum drawdown, discounted return). The rows are typically the windows of a
     hold-out period (:func:`windows`).
 
     Returns
     -------
     Outcomes
         One entry per path.
+
+    Raises
+    ------
+    ValueError
+        If ``paths`` is not 2-d with at least 2 columns, or ``config`` is not in box mode.
 
     Examples
     --------
@@ -252,12 +262,28 @@ def backtest(policy: Policy, config: LeveragedSwapConfig, paths: npt.ArrayLike) 
     arr = np.asarray(paths, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise ValueError(f"paths must have shape (n_paths, n_steps + 1), got {arr.shape}")
-    rows: list[Outcomes] = []
-    for path in arr:
+    if config.action_mode != "box":
+        raise ValueError(f"config.action_mode must be 'box', got {config.action_mode!r}")
+    n = arr.shape[0]
+    growth, liq, dd, ret = np.empty(n), np.zeros(n, dtype=np.bool_), np.zeros(n), np.zeros(n)
+    c0 = float(config.initial_capital)
+    for k, path in enumerate(arr):
         cfg = dataclasses.replace(config, process=ReplayPrices(path, dt=config.dt),
                                   horizon=path.size - 1)  # fmt: skip
-        out = evaluate(policy, cfg, [0, 1]).outcomes  # all seeds replay the same path
-        rows.append(out)
-    return Outcomes(
-        *(np.array([getattr(o, f.name)[0] for o in rows]) for f in dataclasses.fields(Outcomes))
-    )
+        env = LeveragedSwapEnv(cfg)
+        obs, info = env.reset(seed=0)
+        wealth = peak = float(info["wealth"])
+        peak = max(peak, c0)
+        disc = 1.0
+        while True:
+            obs, reward, term, trunc, info = env.step(np.asarray(policy.act(obs))[0])
+            wealth = float(info["wealth"])
+            peak = max(peak, wealth)
+            dd[k] = max(dd[k], 1.0 - wealth / peak)
+            liq[k] |= bool(info["liquidated"])
+            ret[k] += disc * float(reward)
+            disc *= gamma
+            if term or trunc:
+                break
+        growth[k] = math.log(max(wealth, 1e-6 * c0) / c0)
+    return Outcomes(log_growth=growth, liquidated=liq, max_drawdown=dd, discounted_return=ret)
