@@ -8,7 +8,7 @@ log-likelihood and the AIC:
   ``ddof=0`` variance of the log returns), standard errors from the Fisher information and the
   delta method.
 * :func:`fit_merton` -- :class:`~levpaper.processes.MertonJumpDiffusion`, by numerical
-  maximisation (:func:`scipy.optimize.minimize`) of the exact density of a one-step log return,
+  maximisation (``scipy.optimize.minimize``) of the exact density of a one-step log return,
   a Poisson mixture of normals; standard errors from the inverse of the numerical Hessian of the
   log-likelihood (the observed information), mapped to the model's parameters by the delta
   method. No maintained Python library fits Merton's model by maximum likelihood, hence the
@@ -69,13 +69,18 @@ class Fit:
         ``"GBM"``, ``"Merton"`` or ``"GARCH(1,1)"``.
     model : GBM, MertonJumpDiffusion or GARCH11
         The fitted process, ready to simulate.
-    estimates, se : dict of str to float
+    estimates : dict
         The model's parameters (the :mod:`levpaper.processes` names, annualised where the class
-        is) and their standard errors.
+        is), str to float.
+    se : dict
+        Their standard errors.
     loglik : float
         Maximised log-likelihood of the returns, in the book's convention of the model.
     n_obs : int
         Number of returns.
+    extra : dict
+        Further values of a fit (GARCH: ``arch``'s own log-likelihood and the unconditional
+        annualised volatility).
     """
 
     name: str

@@ -3,17 +3,18 @@ r"""Real prices: the bundled hourly BTC/USD candles, their checks, and liquidati
 The package carries one data file, ``btc_usd_hourly.csv`` (hourly BTC/USD candles from
 2018-05-15 to 2022-03-01, MIT-licensed example file of the Gym-Trading-Env repository; see
 ``PROVENANCE.md`` next to it). :func:`load_btc_usd_hourly` reads it through
-:mod:`importlib.resources`, so it works from an installed wheel, checks its sha256 and every row
+``importlib.resources``, so it works from an installed wheel, checks its sha256 and every row
 (:func:`validate_candles`) and returns :class:`Candles`, oldest first. :func:`split` cuts the
 fit period (2018-2020) from the hold-out period (2021-2022).
 
 :func:`empirical_liquidation` is the real-data counterpart of the liquidation probability of
 section 4.2 (E15): for every start hour, whether a position opened at that hour's open price at
-leverage :math:`L` would reach its liquidation barrier (:func:`levpaper.first_passage.
-liquidation_barrier`) within the horizon, an intra-hour touch being seen in the candle's low (a
-long) or high (a short). The windows of consecutive start hours overlap, so the indicators are
-strongly dependent; :func:`block_bootstrap_ci` (moving-block bootstrap of the mean) and
-:func:`newey_west_se` give intervals that account for it.
+leverage :math:`L` would reach its liquidation barrier
+(:func:`levpaper.first_passage.liquidation_barrier`) within the horizon, an intra-hour touch
+being seen in the candle's low (a long) or high (a short). The windows of consecutive start
+hours overlap, so the indicators are strongly dependent; :func:`block_bootstrap_ci`
+(moving-block bootstrap of the mean) and :func:`newey_west_se` give intervals that account for
+it.
 """
 
 from __future__ import annotations
@@ -62,11 +63,17 @@ class Candles:
 
     Attributes
     ----------
-    time : ndarray of datetime64[s]
-        Open time of each candle, UTC.
-    open, high, low, close : ndarray of float64
-        Prices; ``low <= min(open, close)`` and ``max(open, close) <= high`` on every row.
-    volume : ndarray of float64
+    time : ndarray
+        Open time of each candle, UTC (``datetime64[s]``).
+    open : ndarray
+        Open prices (float64, as the other columns).
+    high : ndarray
+        Highs; ``max(open, close) <= high`` on every row.
+    low : ndarray
+        Lows; ``low <= min(open, close)`` on every row.
+    close : ndarray
+        Closes.
+    volume : ndarray
         Volume in the base asset (BTC for the bundled file).
 
     Examples

@@ -3,17 +3,18 @@ r"""Real prices: the bundled hourly BTC/USD candles, their checks, and liquidati
 The package carries one data file, ``btc_usd_hourly.csv`` (hourly BTC/USD candles from
 2018-05-15 to 2022-03-01, MIT-licensed example file of the Gym-Trading-Env repository; see
 ``PROVENANCE.md`` next to it). :func:`load_btc_usd_hourly` reads it through
-:mod:`importlib.resources`, so it works from an installed wheel, checks its sha256 and every row
+``importlib.resources``, so it works from an installed wheel, checks its sha256 and every row
 (:func:`validate_candles`) and returns :class:`Candles`, oldest first. :func:`split` cuts the
 fit period (2018-2020) from the hold-out period (2021-2022).
 
 :func:`empirical_liquidation` is the real-data counterpart of the liquidation probability of
 section 4.2 (E15): for every start hour, whether a position opened at that hour's open price at
-leverage :math:`L` would reach its liquidation barrier (:func:`levpaper.first_passage.
-liquidation_barrier`) within the horizon, an intra-hour touch being seen in the candle's low (a
-long) or high (a short). The windows of consecutive start hours overlap, so the indicators are
-strongly dependent; :func:`block_bootstrap_ci` (moving-block bootstrap of the mean) and
-:func:`newey_west_se` give intervals that account for it.
+leverage :math:`L` would reach its liquidation barrier
+(:func:`levpaper.first_passage.liquidation_barrier`) within the horizon, an intra-hour touch
+being seen in the candle's low (a long) or high (a short). The windows of consecutive start
+hours overlap, so the indicators are strongly dependent; :func:`block_bootstrap_ci`
+(moving-block bootstrap of the mean) and :func:`newey_west_se` give intervals that account for
+it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "BTC_USD_HOURLY_SHA256",
     "Candles",
     "Interval",
+    "barrier_race",
     "block_bootstrap_ci",
     "empirical_liquidation",
     "liquidation_frequency",
@@ -61,11 +63,17 @@ class Candles:
 
     Attributes
     ----------
-    time : ndarray of datetime64[s]
-        Open time of each candle, UTC.
-    open, high, low, close : ndarray of float64
-        Prices; ``low <= min(open, close)`` and ``max(open, close) <= high`` on every row.
-    volume : ndarray of float64
+    time : ndarray
+        Open time of each candle, UTC (``datetime64[s]``).
+    open : ndarray
+        Open prices (float64, as the other columns).
+    high : ndarray
+        Highs; ``max(open, close) <= high`` on every row.
+    low : ndarray
+        Lows; ``low <= min(open, close)`` on every row.
+    close : ndarray
+        Closes.
+    volume : ndarray
         Volume in the base asset (BTC for the bundled file).
 
     Examples
@@ -411,7 +419,7 @@ def empirical_liquidation(
     h = positive_int("horizon_hours", horizon_hours)
     if h > len(candles):
         raise ValueError(f"horizon_hours must be <= len(candles) = {len(candles)}, got {h}")
-    bar = float(liquidation_barrier(leverage, maintenance, s))
+    bar = float(liquidation_barrier(leverage, maintenance, side))
     if s == "long":
         path = candles.low if intrahour else candles.close
         worst = sliding_window_view(path, h).min(axis=1)
@@ -419,6 +427,56 @@ def empirical_liquidation(
     path = candles.high if intrahour else candles.close
     worst = sliding_window_view(path, h).max(axis=1)
     return np.asarray(worst >= bar * candles.open[: worst.size])
+
+
+def barrier_race(
+    candles: Candles, up: float, down: float, max_hours: int
+) -> tuple[npt.NDArray[np.int8], int]:
+    r"""Which of two price levels a position opened at each start hour reaches first.
+
+    From the open :math:`O_i` of hour :math:`i`, the upper level is :math:`u\,O_i` (``up`` > 1,
+    seen in the highs) and the lower :math:`d\,O_i` (``down`` < 1, seen in the lows), over the
+    candles :math:`i, \dots, i + h - 1`. A candle that touches both cannot tell the order; it is
+    counted as the lower level first (the conservative reading for a long) and counted in the
+    second return value.
+
+    Returns
+    -------
+    outcome : ndarray of int8, shape (len(candles) - max_hours + 1,)
+        +1 the upper level first, -1 the lower level first (or both in one candle), 0 neither
+        within ``max_hours``.
+    ties : int
+        Start hours decided by a candle that touched both levels.
+
+    Raises
+    ------
+    ValueError
+        If ``up <= 1``, ``down`` is not in (0, 1) or ``max_hours`` is out of range.
+
+    Examples
+    --------
+    >>> out, ties = barrier_race(load_btc_usd_hourly(), 1.02, 0.995, 168)
+    >>> round(float((out == 1).mean()), 3), round(float((out == -1).mean()), 3), ties
+    (0.188, 0.811, 482)
+    """
+    u = float(in_range("up", up, 1.0, math.inf, low_closed=False, high_closed=False))
+    d = float(in_range("down", down, 0.0, 1.0, low_closed=False, high_closed=False))
+    h = positive_int("max_hours", max_hours)
+    if h > len(candles):
+        raise ValueError(f"max_hours must be <= len(candles) = {len(candles)}, got {h}")
+    hi = sliding_window_view(candles.high, h)
+    lo = sliding_window_view(candles.low, h)
+    o = candles.open[: hi.shape[0], None]
+    hit_up = hi >= u * o
+    hit_down = lo <= d * o
+    big = np.int64(h)
+    t_up = np.where(hit_up.any(axis=1), hit_up.argmax(axis=1), big)
+    t_down = np.where(hit_down.any(axis=1), hit_down.argmax(axis=1), big)
+    out = np.zeros(t_up.size, dtype=np.int8)
+    out[t_up < t_down] = 1
+    out[(t_down <= t_up) & (t_down < big)] = -1
+    ties = int(np.sum((t_up == t_down) & (t_down < big)))
+    return out, ties
 
 
 class Interval(NamedTuple):
