@@ -40,6 +40,11 @@ PAPER_SECTIONS = {
     "5.2": "Portfolio entropy metric",
     "5.3": "Ecosystem circuit breakers",
 }
+# Sections the book adds after the paper's own in a chapter (the paper has no such section); they
+# continue the chapter's numbering and must come after every section of the paper.
+BOOK_SECTIONS = {
+    "4.4": "On real prices",
+}
 APPENDICES = ["Equation ledger", "Errata", "Reproducibility", "How to cite", "References"]
 PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD|placeholder|coming soon|lorem ipsum)\b", re.I)
 
@@ -87,7 +92,11 @@ def test_chapters_and_sections_carry_the_papers_numbers_in_order() -> None:
             assert s, f"section title must read 'N.k Title': {section['file']}"
             assert int(s.group(1)) == number
             key = f"{s.group(1)}.{s.group(2)}"
-            assert s.group(3).lower().startswith(PAPER_SECTIONS[key].lower())
+            expected = PAPER_SECTIONS.get(key) or BOOK_SECTIONS[key]
+            assert s.group(3).lower().startswith(expected.lower())
+            if key in BOOK_SECTIONS:  # after every section the paper has in this chapter
+                paper = [int(k.split(".")[1]) for k in PAPER_SECTIONS if k.startswith(f"{number}.")]
+                assert int(s.group(2)) > max(paper), f"{key} must follow the paper's sections"
             section_numbers.append(int(s.group(2)))
         assert section_numbers == sorted(set(section_numbers))
     assert chapter_numbers == sorted(set(chapter_numbers))

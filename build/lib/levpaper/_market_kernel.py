@@ -1,0 +1,392 @@
+"""Pieces shared by :mod:`levpaper.env` and :mod:`levpaper.vector_env`.
+
+The single environment steps in Python floats, the vector environment in float64 arrays; both
+use only ``+ - * /``, ``sqrt``, ``min``/``max``, ``abs`` and comparisons in the step, all of which
+IEEE 754 rounds the same way in Python and in numpy, so the two give bit-identical trajectories.
+``exp`` (and ``log``) appear only here, in :func:`draw_block`, which both environments call with the
+same numpy code on the same per-environment generator.
+
+The external price moves by a stream of one-step gross returns drawn in blocks of
+:data:`BLOCK` steps from the environment's own generator and consumed one per step, across
+episodes, so that an episode that ends early wastes nothing and an autoreset costs no draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from levpaper._validate import FloatArray, in_range, positive
+from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion
+
+
+class ReplayPrices:
+    """A given price series as the external price: its one-step gross returns, replayed in order
+    from the start of the series and cycling, one per step (the stream goes on across episodes).
+
+    Parameters
+    ----------
+    prices : array_like
+        At least 2 prices, finite and > 0.
+    dt : float, default :data:`levpaper.processes.HOURLY_DT`
+        Step of the series in years (for the initial volatility estimate).
+
+    Raises
+    ------
+    ValueError
+        If ``prices`` has fewer than 2 entries or one is not finite and > 0.
+
+    Examples
+    --------
+    >>> replay = ReplayPrices([100.0, 101.0, 99.99])
+    >>> replay.ratios.tolist()
+    [1.01, 0.99]
+    """
+
+    def __init__(self, prices: npt.ArrayLike, dt: float = HOURLY_DT) -> None:
+        arr = positive("prices", prices).ravel()
+        if arr.size < 2:
+            raise ValueError(f"prices must hold at least 2 prices, got {arr.size}")
+        self.ratios: FloatArray = arr[1:] / arr[:-1]
+        self.ratios.flags.writeable = False
+        self.variance: float = float(np.mean(np.log(self.ratios) ** 2)) / float(positive("dt", dt))
+
+    def __repr__(self) -> str:
+        return f"ReplayPrices(<{self.ratios.size + 1} prices>)"
+
+
+PriceProcess = GBM | MertonJumpDiffusion | GARCH11 | ReplayPrices
+
+BLOCK = 1024
+"""Steps of the external price drawn at a time per environment."""
+
+TINY = 1e-300
+"""Floor of the equity in the leverage ratio: a flat account without equity has leverage 0."""
+
+# --- observation ------------------------------------------------------------------------------
+
+FEATURES: tuple[tuple[str, float, float], ...] = (
+    ("price", 0.0, 100.0),
+    ("reserve_a", 0.0, 100.0),
+    ("reserve_b", 0.0, 100.0),
+    ("leverage", -1.0, 1.0),
+    ("margin", 0.0, 100.0),
+    ("volatility", 0.0, 100.0),
+    ("price_volatility", 0.0, 10.0),
+    ("side", -1.0, 1.0),
+    ("size", 0.0, 10_000.0),
+    ("margin_ratio", 0.0, 1.0),
+    ("liquidation_distance", 0.0, 1.0),
+    ("time_left", 0.0, 1.0),
+    ("wallet", 0.0, 100.0),
+    ("leverage_cap", 0.0, 1.0),
+)
+"""Name, lower and upper bound of each observation feature, in order."""
+
+N_FEATURES = len(FEATURES)
+OBS_LOW = np.array([f[1] for f in FEATURES], dtype=np.float32)
+OBS_HIGH = np.array([f[2] for f in FEATURES], dtype=np.float32)
+# Python floats of the bounds, for the scalar clip in the single environment.
+LOW = tuple(float(v) for v in OBS_LOW)
+HIGH = tuple(float(v) for v in OBS_HIGH)
+
+
+class ObservationScale(NamedTuple):
+    """Constants of :func:`fill_observation` (reciprocals precomputed once per environment)."""
+
+    maintenance_rate: float
+    inv_c0: float | FloatArray
+    inv_p0: float
+    inv_x0: float
+    inv_y0: float
+    inv_dt: float
+    horizon: float
+    inv_h: float
+
+
+def fill_observation(
+    o: FloatArray,
+    scale: ObservationScale,
+    pool: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    account: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+    t: FloatArray | float,
+    cap: FloatArray | float,
+    liquidation_rate: FloatArray | float | None = None,
+) -> FloatArray:
+    """Write the float64 observation features (before rounding and clipping) into ``o``.
+
+    ``o`` has shape ``(N_FEATURES, *shape)``; ``pool = (p, x, y, v)`` (price, reserves, EWMA
+    variance per step) and ``account = (q, cash, wallet, equity, q p, |q p|)`` broadcast to
+    ``shape`` (in the shared-pool environment the pool arrays have shape ``(N, 1)`` against the
+    accounts' ``(N, K)``). The order of operations is that of the single environment, so the
+    vector environments' observations are bit-identical to it. The liquidation distance uses
+    ``liquidation_rate`` if given (the market's rate in force, :class:`levpaper.market.EnvPolicy`),
+    else the scale's maintenance rate. Returns the signed leverage.
+    """
+    p, x, y, v = pool
+    q, cash, w, e, qp, nn = account
+    m = scale.maintenance_rate
+    lev = qp / np.maximum(e, TINY)
+    s = np.sign(q, out=o[7])
+    np.multiply(p, scale.inv_p0, out=o[0])
+    np.multiply(x, scale.inv_x0, out=o[1])
+    np.multiply(y, scale.inv_y0, out=o[2])
+    np.multiply(lev, m, out=o[3])
+    np.multiply(e, scale.inv_c0, out=o[4])
+    # o[5], the volatility penalty, is written by the caller
+    np.multiply(v, scale.inv_dt, out=o[6])
+    np.sqrt(o[6], out=o[6])
+    np.multiply(nn, scale.inv_c0, out=o[8])
+    np.divide(e, np.maximum(np.maximum(nn, e), TINY), out=o[9])  # <= 1, 1 when flat
+    m_liq = m if liquidation_rate is None else liquidation_rate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dist = cash / (nn - m_liq * qp)
+    dist += s
+    o[10] = np.where(q != 0, dist, 1.0)
+    np.multiply(scale.horizon - np.asarray(t), scale.inv_h, out=o[11])
+    np.multiply(w, scale.inv_c0, out=o[12])
+    np.multiply(cap, m, out=o[13])
+    return np.asarray(lev, dtype=np.float64)
+
+
+def seed_list(seed: int | Sequence[int | None] | None, n: int) -> list[int | None]:
+    """Seeds of ``n`` copies as ``SyncVectorEnv`` derives them: ``seed + i`` for an int, the
+    list itself (of length ``n``), or ``None`` for every copy.
+
+    Examples
+    --------
+    >>> seed_list(5, 3), seed_list(None, 2)
+    ([5, 6, 7], [None, None])
+    """
+    if seed is None:
+        return [None] * n
+    if isinstance(seed, int | np.integer):
+        return [int(seed) + i for i in range(n)]
+    seeds = list(seed)
+    if len(seeds) != n:
+        raise ValueError(f"seed must be an int or a list of {n} seeds, got {len(seeds)}")
+    return seeds
+
+
+def leverage_caps(cap: float | npt.ArrayLike, n: int, maintenance_rate: float) -> FloatArray:
+    """A leverage cap for all ``n`` copies (a scalar) or one each (shape ``(n,)``), checked to lie
+    in (0, 1/maintenance_rate)."""
+    arr = np.asarray(cap, dtype=np.float64)
+    if arr.shape not in ((), (n,)):
+        raise ValueError(f"cap must be a scalar or have shape ({n},), got {arr.shape}")
+    return in_range(
+        "max_leverage", arr, 0.0, 1.0 / maintenance_rate, low_closed=False, high_closed=False
+    )
+
+
+def close_trade(
+    x: FloatArray, y: FloatArray, q: FloatArray, g: float | FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Close signed sizes ``q`` through pools ``(x, y)`` with fee factor ``g``: a long sells
+    ``q`` exact in, a short buys ``|q|`` back exact out. Returns the new reserves and the B
+    received and paid, ``(x', y', recv, pay)``."""
+    ql = np.maximum(q, 0.0)
+    qs = ql - q
+    net = g * ql
+    recv = y * net / (x + net)
+    pay = y * qs / (g * (x - qs))
+    return x + ql - qs, y - recv + pay, recv, pay
+
+
+def settle(
+    cash: FloatArray, traded: FloatArray, fund: FloatArray, rate: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Settle closed accounts: a penalty of ``rate`` times the B ``traded`` (capped by the cash)
+    to the insurance fund, a negative remainder paid by the fund and what it cannot pay as bad
+    debt. Returns ``(cash left >= 0, fund, new bad debt)``."""
+    pen = np.minimum(rate * traded, np.maximum(cash, 0.0))
+    fund = fund + pen
+    rest = cash - pen
+    short = np.maximum(-rest, 0.0)
+    paid = np.minimum(short, fund)
+    return np.maximum(rest, 0.0), fund - paid, short - paid
+
+
+def apply_orders(
+    x: FloatArray, y: FloatArray, order: FloatArray, g: float | FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Apply signed orders in B of other traders (:class:`levpaper.env.PoolTrader`) to the pools
+    ``(x, y)`` in place; returns the changes of the reserves ``(dx, dy)``."""
+    p = y / x
+    ob = np.maximum(order, 0.0)
+    oa = (ob - order) / p
+    netb = g * ob
+    aout = x * netb / (y + netb)
+    neta = g * oa
+    bout = y * neta / (x + neta)
+    x -= aout
+    x += oa
+    y += ob
+    y -= bout
+    return oa - aout, ob - bout
+
+
+# --- discrete actions -------------------------------------------------------------------------
+
+DISCRETE_ACTIONS: tuple[str, ...] = (
+    "hold",
+    "buy",
+    "sell",
+    "leverage_up",
+    "leverage_down",
+    "add_margin",
+    "remove_margin",
+    "close",
+)
+"""Names of the discrete actions, in the order of their indices."""
+
+N_DISCRETE = len(DISCRETE_ACTIONS)
+# The target signed leverage of discrete action k is
+#   KEEP[k] * l + BUY[k] * c + sign(l) * (UP[k] * c - DOWN[k] * min(|l|, c)),
+# with l the current signed leverage and c the leverage step; MARGIN[k] is the sign of the margin
+# change (times the margin step). The single environment evaluates the same expression by cases.
+KEEP = np.array([1, 1, 1, 1, 1, 1, 1, 0], dtype=np.float64)
+BUY = np.array([0, 1, -1, 0, 0, 0, 0, 0], dtype=np.float64)
+UP = np.array([0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
+DOWN = np.array([0, 0, 0, 0, 1, 0, 0, 0], dtype=np.float64)
+MARGIN = np.array([0, 0, 0, 0, 0, 1, -1, 0], dtype=np.float64)
+
+# --- the external price stream ----------------------------------------------------------------
+
+
+def initial_variance(process: PriceProcess) -> float:
+    """Per-year variance of the process's returns, the starting point of the EWMA estimate."""
+    if isinstance(process, GBM):
+        return process.sigma**2
+    if isinstance(process, MertonJumpDiffusion):
+        return process.total_volatility**2
+    if isinstance(process, ReplayPrices):
+        return process.variance
+    return process.annual_volatility**2
+
+
+def stream_start(process: PriceProcess) -> float:
+    """State of a stream at its start: the GARCH conditional variance per step, the position in a
+    replayed series (0), or 0."""
+    return process.unconditional_variance if isinstance(process, GARCH11) else 0.0
+
+
+def _garch_returns(z: FloatArray, h: FloatArray, process: GARCH11) -> None:
+    r"""Turn the normals ``z`` (rows, steps) into GARCH(1,1) log returns in place.
+
+    :math:`e = \sqrt{h} z`, :math:`r = (e - h/2) + \mu\Delta t`, :math:`h \leftarrow (\omega +
+    \alpha e^2) + \beta h`; ``h`` (one per row) is carried to the next block. One row runs in
+    Python floats, several rows vectorised over rows; the operations and their order are the same,
+    so a row's result does not depend on how many rows are drawn with it.
+    """
+    a, b, w = process.alpha, process.beta, process.omega
+    mdt = process.mu * process.dt
+    if z.shape[0] == 1:
+        row = z[0].tolist()
+        hv = float(h[0])
+        for j, zj in enumerate(row):
+            e = math.sqrt(hv) * zj
+            row[j] = (e - 0.5 * hv) + mdt
+            hv = (w + a * (e * e)) + b * hv
+        z[0] = row
+        h[0] = hv
+        return
+    for j in range(z.shape[1]):
+        e = np.sqrt(h) * z[:, j]
+        z[:, j] = (e - 0.5 * h) + mdt
+        h[:] = (w + a * (e * e)) + b * h
+
+
+def draw_block(
+    process: PriceProcess,
+    rngs: Sequence[np.random.Generator],
+    state: FloatArray,
+    dt: float,
+    noise: bool,
+) -> tuple[FloatArray, FloatArray | None]:
+    r"""Draw the next :data:`BLOCK` steps of each generator's stream.
+
+    Each generator ``rngs[i]`` draws its own row, in this order: the normals of the price (GBM,
+    GARCH) or the normals then the jumps (Merton: a Poisson count for the block, uniform cells,
+    normal sizes, as :meth:`levpaper.processes.MertonJumpDiffusion.simulate` does per block), then
+    ``BLOCK`` normals for the noise traders if ``noise``. The log returns are then computed for all
+    rows at once and exponentiated with numpy. A :class:`ReplayPrices` draws nothing for the price:
+    its rows are the series' next ``BLOCK`` gross returns.
+
+    Parameters
+    ----------
+    process : GBM, MertonJumpDiffusion or GARCH11
+        The law of the external price; its annualised parameters are applied with step ``dt``.
+    rngs : sequence of numpy.random.Generator
+        One generator per row.
+    state : ndarray, shape (len(rngs),)
+        Per row: the GARCH conditional variance, or the position in a replayed series; updated in
+        place (unused for GBM and Merton).
+    dt : float
+        Step in years.
+    noise : bool
+        Also draw the noise traders' normals.
+
+    Returns
+    -------
+    ratios : ndarray, shape (len(rngs), BLOCK)
+        Gross returns :math:`P_{t+1}/P_t` of the external price.
+    noise_z : ndarray or None
+        Standard normals for the noise traders, same shape, or ``None``.
+
+    Examples
+    --------
+    >>> rngs = [np.random.default_rng(0), np.random.default_rng(1)]
+    >>> ratios, z = draw_block(GBM(sigma=0.8), rngs, np.zeros(2), 1 / 8760, noise=False)
+    >>> ratios.shape, z is None
+    ((2, 1024), True)
+    >>> bool(np.all(np.abs(ratios - 1) < 0.1))
+    True
+    """
+    k = len(rngs)
+    if isinstance(process, ReplayPrices):
+        n = process.ratios.size
+        start = state.astype(np.int64)
+        ratios = process.ratios[(start[:, None] + np.arange(BLOCK)) % n]
+        state[:] = (start + BLOCK) % n
+        nz = np.empty((k, BLOCK), dtype=np.float64) if noise else None
+        if nz is not None:
+            for i, rng in enumerate(rngs):
+                rng.standard_normal(out=nz[i])
+        return ratios, nz
+    z = np.empty((k, BLOCK), dtype=np.float64)
+    nz = np.empty((k, BLOCK), dtype=np.float64) if noise else None
+    jumps = (
+        np.zeros((k, BLOCK), dtype=np.float64) if isinstance(process, MertonJumpDiffusion) else None
+    )
+    for i, rng in enumerate(rngs):
+        rng.standard_normal(out=z[i])
+        if jumps is not None:
+            assert isinstance(process, MertonJumpDiffusion)
+            rate = process.intensity * dt * BLOCK
+            n_jumps = int(rng.poisson(rate)) if rate > 0 else 0
+            if n_jumps:
+                cells = rng.integers(0, BLOCK, size=n_jumps)
+                sizes = process.jump_mean + process.jump_std * rng.standard_normal(n_jumps)
+                np.add.at(jumps[i], cells, sizes)
+        if nz is not None:
+            rng.standard_normal(out=nz[i])
+    if isinstance(process, GARCH11):
+        _garch_returns(z, state, process)
+    else:
+        if isinstance(process, GBM):
+            drift = process.log_drift * dt
+        else:
+            drift = (
+                process.mu - 0.5 * process.sigma**2 - process.intensity * process.compensator
+            ) * dt
+        z *= process.sigma * math.sqrt(dt)
+        z += drift
+        if jumps is not None:
+            z += jumps
+    np.exp(z, out=z)
+    return z, nz

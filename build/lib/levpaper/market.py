@@ -1,0 +1,1684 @@
+r"""The multi-agent market of sections 4.3, 5, 6 and 7: cascades, risk controls, stress tests.
+
+Hundreds to thousands of leveraged traders (isolated-margin positions, heterogeneous leverage,
+side and margin, rule-based or trained policies) trade against one or several constant-product
+pools of a risky token :math:`A_j` against the numeraire B, as in the reference market model
+(SCIENCE.md, section 2, and :mod:`levpaper.margin`, whose conventions are kept exactly):
+:math:`C = N/L` at open, maintenance :math:`m` on the current notional, liquidation when
+:math:`E < m q P_\text{mark}`, worst margin ratio first, closed through the pool, a penalty
+:math:`\rho` of the notional closed to the insurance fund (capped at the equity left), a shortfall
+paid by the fund and, when it is empty, recorded as bad debt. Arbitrageurs bring every pool to
+its external price with the fee-aware closed form :func:`levpaper.pool.arbitrage_trade`.
+
+**Order of events in step** :math:`t = 1, \dots, T` (the external paths are generated up front
+from a seeded generator, so every arm of a comparison sees the same paths and traders):
+
+1. *Scenario*: a liquidity withdrawal removes a fraction of every pool's reserves (LPs burn
+   their shares pro rata; the price is unchanged).
+2. *External price* :math:`p_t` and *arbitrage*: arbitrageurs trade each pool to :math:`p_t`.
+3. *Volatility and controls*: the pool's log return :math:`r_t` (post-arbitrage spot against the
+   previous step's) updates the EWMA variance
+   :math:`\hat\sigma_t^2 = \lambda\hat\sigma_{t-1}^2 + (1-\lambda) r_t^2` (annualised with
+   ``dt``; :func:`levpaper.risk.ewma_volatility`). The circuit breaker (E19) triggers when
+   :math:`\hat\sigma_t > \theta\,\mathrm{EMA}_{t-1}` with
+   :math:`\mathrm{EMA}_t = a\hat\sigma_t + (1-a)\mathrm{EMA}_{t-1}` (exactly
+   :func:`levpaper.risk.circuit_breaker`); a trigger pauses steps :math:`t, \dots,
+   t + d - 1`. The dynamic maintenance rate (E17) is
+   :math:`m_t = \min(m_0(1 + \eta\hat\sigma_t), 0.99)`.
+4. *Trader actions* (skipped while paused): flat positions whose cool-down has passed open;
+   rebalancing policies resize to their target leverage at the mark; a trained policy (a
+   vectorised callable, e.g. a policy of the Gymnasium environment adapted by
+   :func:`env_policy`) sets targets every step. All orders of a pool in a step are netted and
+   cleared at one uniform price, the execution price of the net swap through the pool (fee
+   included); the matched part crosses inside the batch.
+5. *Mark*: the pool's spot price, or its TWAP (mean of the post-arbitrage spot prices of the
+   last ``twap_window`` steps, this one included). Liquidation sales inside a step have no time
+   weight, so they do not move a TWAP mark until the next step.
+6. *Liquidation cascade* (deferred while paused): positions below maintenance at the mark are
+   closed through the pool one by one, worst margin ratio first, the mark recomputed after each,
+   until none is below maintenance.
+7. *Arbitrage* restores each pool to :math:`p_t`.
+8. *Accounting*: per-token conservation (below), checked every step when
+   ``check_conservation`` is set.
+
+**Cascade size.** At the start of step 6 the *primary* set is the positions below maintenance at
+the mark then (made liquidatable by the external move, the trader actions, a change of
+:math:`m_t` or the end of a pause). A liquidation of a position outside the primary set was
+triggered by earlier liquidation sales of the same step; the *cascade size* of a step is the
+number of such *induced* liquidations. Positions are ordered by liquidation price, which for one
+side is the order of the margin ratio at any mark, so the primary set is a prefix of each side's
+order and the induced count is what the engine closes beyond it.
+
+**False pause.** A pause episode (a maximal run of paused steps, starting at step :math:`t_0`)
+is *false* when the external price of every pool stays within ``stress_move`` (in log) of its
+level at :math:`t_0 - 1` over steps :math:`t_0, \dots, t_0 + h` (:math:`h` =
+``false_pause_horizon``): no crash or large move came that the pause could have softened. The
+test depends on the external path only, so it is the same in every arm.
+
+**Conservation** (per token, to ``conservation_tol`` relative). Token :math:`A_j`: pool reserve
++ positions' signed sizes + arbitrageurs' balance + LPs' withdrawals = the initial reserve.
+Token B: pools' reserves + positions' cash :math:`C - sn` + traders' wallets + insurance fund +
+arbitrageurs' balance + LPs' withdrawals - bad debt = initial reserves + wallets + fund. Fees
+stay in the reserves; they are also counted separately. The value identity (traders + pools +
+arbitrageurs + fund + LPs - bad debt) follows by pricing each token.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize
+
+from levpaper import _market_kernel as mk
+from levpaper._market_kernel import OBS_HIGH, OBS_LOW
+from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
+from levpaper.agents import Policy as AgentPolicy
+from levpaper.pool import arbitrage_trade
+from levpaper.processes import HOURLY_DT
+from levpaper.risk import exposure_entropy, p95_bad_debt, p95_liquidation_volume
+
+__all__ = [
+    "AGENT",
+    "BASELINE",
+    "HOLD",
+    "REBALANCE",
+    "VOL_ADJUSTED",
+    "Control",
+    "EnvPolicy",
+    "Market",
+    "MarketConfig",
+    "MarketView",
+    "Population",
+    "RunResult",
+    "Scenario",
+    "conservation_residuals",
+    "entropy_weights",
+    "env_policy",
+    "external_paths",
+    "make_population",
+    "run_many",
+    "run_scenario",
+    "standard_controls",
+    "standard_scenarios",
+    "stress_table",
+    "variance_amplification",
+    "vol_adjusted_leverage",
+]
+
+MarkKind = Literal["spot", "twap"]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+HOLD, REBALANCE, VOL_ADJUSTED, AGENT = 0, 1, 2, 3
+"""Policy ids, in this order (0 to 3) -- hold until closed; constant leverage rebalanced every
+``rebalance_every`` steps; volatility-adjusted leverage (E12) rebalanced likewise; a trained agent
+(a callable, every step)."""
+
+_Z99 = 2.3263478740408408  # standard normal 99% quantile
+_N_OBS = 14  # columns of the environment's observation (levpaper.env.LeveragedSwapEnv)
+
+
+def _int(name: str, value: object, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return int(value)
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    r"""Parameters of a market run.
+
+    Parameters
+    ----------
+    n_traders : int, default 1000
+    n_steps : int, default 720
+        Steps of ``dt`` (720 hourly steps = 30 days).
+    dt : float, default :data:`levpaper.processes.HOURLY_DT`
+    n_pools : int, default 1
+        Pools (tokens :math:`A_j`), each of the same depth and start price.
+    price0 : float, default 2500
+    pool_liquidity : float, default 100e6
+        B reserve of each pool at the start (A reserve ``pool_liquidity / price0``).
+    fee : float, default 0.003
+    sigma, mu : float, default 0.8, 0.0
+        Annualised volatility and drift of the external GBM prices.
+    correlation : float, default 0.9
+        Correlation of the pools' external log returns, in [0, 1].
+    leverage_range : tuple of float, default (2, 100)
+        Leverage is log-uniform on this range, within :math:`[1, L_\max]`.
+    long_fraction : float, default 0.5
+    margin_scale : float, default 20
+        Median margin of a trader's first position, in B (lognormal, log-sd 0.5).
+    stake : float, default 0.25
+        Fraction of its wallet a trader puts up as margin at each open, in (0, 1].
+    policy_mix : tuple of float, default (0.5, 0.5, 0.0, 0.0)
+        Fractions of hold, rebalance, vol-adjusted and agent traders (sum 1).
+    rebalance_every : int, default 24
+    cooldown : int or None, default 24
+        Steps after a position closes before it reopens; None: never.
+    max_leverage, maintenance_rate, liquidation_penalty : float
+        100, 0.005, 0.0125 (:class:`levpaper.margin.MarginConfig`).
+    insurance_fund : float, default 0
+    mark : {"spot", "twap"}, default "spot"
+    twap_window : int, default 6
+    ewma_lambda : float, default 0.94
+    breaker_theta : float, default 3.0
+    breaker_alpha : float, default 0.1
+    pause_steps : int, default 3
+    eta : float, default 1.25
+        Sensitivity of the dynamic maintenance rate (E17), per unit of annualised volatility.
+    kappa : float, default 0.5
+        Risk budget of the volatility-adjusted leverage (E12).
+    stress_move : float, default 0.05
+    false_pause_horizon : int, default 24
+    check_conservation : bool, default True
+    conservation_tol : float, default 1e-9
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter that is out of range.
+
+    Examples
+    --------
+    >>> MarketConfig(n_traders=10).n_traders
+    10
+    >>> MarketConfig(stake=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: stake must lie in (0.0, 1.0], got 1.5
+    """
+
+    n_traders: int = 1000
+    n_steps: int = 720
+    dt: float = HOURLY_DT
+    n_pools: int = 1
+    price0: float = 2500.0
+    pool_liquidity: float = 100e6
+    fee: float = 0.003
+    sigma: float = 0.8
+    mu: float = 0.0
+    correlation: float = 0.9
+    leverage_range: tuple[float, float] = (2.0, 100.0)
+    long_fraction: float = 0.5
+    margin_scale: float = 20.0
+    stake: float = 0.25
+    policy_mix: tuple[float, float, float, float] = (0.5, 0.5, 0.0, 0.0)
+    rebalance_every: int = 24
+    cooldown: int | None = 24
+    max_leverage: float = 100.0
+    maintenance_rate: float = 0.005
+    liquidation_penalty: float = 0.0125
+    insurance_fund: float = 0.0
+    mark: MarkKind = "spot"
+    twap_window: int = 6
+    ewma_lambda: float = 0.94
+    breaker_theta: float = 3.0
+    breaker_alpha: float = 0.1
+    pause_steps: int = 3
+    eta: float = 1.25
+    kappa: float = 0.5
+    stress_move: float = 0.05
+    false_pause_horizon: int = 24
+    check_conservation: bool = True
+    conservation_tol: float = 1e-9
+
+    def __post_init__(self) -> None:
+        positive_int("n_traders", self.n_traders)
+        positive_int("n_steps", self.n_steps)
+        positive_int("n_pools", self.n_pools)
+        for name in ("dt", "price0", "pool_liquidity", "sigma", "margin_scale", "kappa"):
+            positive(name, getattr(self, name))
+        in_range("fee", self.fee, 0.0, 1.0, high_closed=False)
+        in_range("mu", self.mu, -math.inf, math.inf, low_closed=False, high_closed=False)
+        in_range("correlation", self.correlation, 0.0, 1.0)
+        lo, hi = (float(v) for v in self.leverage_range)
+        in_range("max_leverage", self.max_leverage, 1.0, math.inf, high_closed=False)
+        in_range("maintenance_rate", self.maintenance_rate, 0.0, 1.0, high_closed=False)
+        if not (1.0 <= lo <= hi <= self.max_leverage and hi * self.maintenance_rate < 1.0):
+            raise ValueError(
+                f"leverage_range must satisfy 1 <= low <= high <= max_leverage and "
+                f"high * maintenance_rate < 1, got {self.leverage_range!r}"
+            )
+        in_range("long_fraction", self.long_fraction, 0.0, 1.0)
+        in_range("stake", self.stake, 0.0, 1.0, low_closed=False)
+        mix = np.asarray(self.policy_mix, dtype=np.float64)
+        if mix.shape != (4,) or np.any(mix < 0) or not abs(mix.sum() - 1.0) < 1e-12:
+            raise ValueError(f"policy_mix must be 4 fractions >= 0 summing to 1, got {mix!r}")
+        positive_int("rebalance_every", self.rebalance_every)
+        if self.cooldown is not None:
+            _int("cooldown", self.cooldown, 1)
+        in_range("liquidation_penalty", self.liquidation_penalty, 0.0, 1.0, high_closed=False)
+        in_range("insurance_fund", self.insurance_fund, 0.0, math.inf, high_closed=False)
+        one_of("mark", self.mark, ("spot", "twap"))
+        positive_int("twap_window", self.twap_window)
+        in_range("ewma_lambda", self.ewma_lambda, 0.0, 1.0, high_closed=False)
+        positive("breaker_theta", self.breaker_theta)
+        in_range("breaker_alpha", self.breaker_alpha, 0.0, 1.0, low_closed=False)
+        positive_int("pause_steps", self.pause_steps)
+        in_range("eta", self.eta, 0.0, math.inf, high_closed=False)
+        positive("stress_move", self.stress_move)
+        positive_int("false_pause_horizon", self.false_pause_horizon)
+        positive("conservation_tol", self.conservation_tol)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A stress scenario, applied on top of the GBM paths (same draws in every scenario).
+
+    Parameters
+    ----------
+    name : str
+    crash_step : int or None
+        Step at which every external price jumps by ``-crash_size`` (a log jump of
+        ``log(1 - crash_size)``), on top of the GBM.
+    crash_size : float, default 0.30
+    vol_factor : float, default 1.0
+        Multiplies the diffusion of the log increments at steps ``vol_start`` to
+        ``vol_start + vol_length - 1`` (the drift is adjusted so the price stays a martingale
+        for ``mu = 0``).
+    vol_start, vol_length : int
+    withdrawal_step : int or None
+        Step at which LPs withdraw ``withdrawal_fraction`` of every pool's reserves.
+    withdrawal_fraction : float, default 0.8
+    correlated_traders : bool, default False
+        Every trader long, leverage in the top tenth of ``leverage_range`` (log scale).
+    mark : {"spot", "twap"} or None
+        Overrides ``MarketConfig.mark``.
+
+    Examples
+    --------
+    >>> Scenario("crash", crash_step=5).crash_size
+    0.3
+    >>> Scenario("bad", crash_size=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: crash_size must lie in [0.0, 1.0), got 1.0
+    """
+
+    name: str = "baseline"
+    crash_step: int | None = None
+    crash_size: float = 0.30
+    vol_factor: float = 1.0
+    vol_start: int = 0
+    vol_length: int = 0
+    withdrawal_step: int | None = None
+    withdrawal_fraction: float = 0.8
+    correlated_traders: bool = False
+    mark: MarkKind | None = None
+
+    def __post_init__(self) -> None:
+        if self.crash_step is not None:
+            _int("crash_step", self.crash_step, 1)
+        in_range("crash_size", self.crash_size, 0.0, 1.0, high_closed=False)
+        positive("vol_factor", self.vol_factor)
+        _int("vol_start", self.vol_start, 0)
+        _int("vol_length", self.vol_length, 0)
+        if self.withdrawal_step is not None:
+            _int("withdrawal_step", self.withdrawal_step, 1)
+        in_range("withdrawal_fraction", self.withdrawal_fraction, 0.0, 1.0, high_closed=False)
+        if self.mark is not None:
+            one_of("mark", self.mark, ("spot", "twap"))
+
+
+BASELINE = Scenario()
+
+
+def standard_scenarios(n_steps: int) -> tuple[Scenario, ...]:
+    """The scenarios of the stress table, placed relative to ``n_steps``.
+
+    Baseline; jump crash (-30% in one step at ``n_steps // 2``); volatility spike (x5 for
+    ``n_steps // 10`` steps from ``n_steps // 3``); liquidity withdrawal (-80% depth at
+    ``n_steps // 4``); correlated traders; and the jump crash with a TWAP mark.
+
+    Examples
+    --------
+    >>> [s.name for s in standard_scenarios(720)]  # doctest: +NORMALIZE_WHITESPACE
+    ['baseline', 'jump_crash', 'vol_spike', 'liquidity_withdrawal', 'correlated_traders',
+     'jump_crash_twap']
+    """
+    n = _int("n_steps", n_steps, 10)
+    crash = Scenario("jump_crash", crash_step=n // 2)
+    return (
+        BASELINE,
+        crash,
+        Scenario("vol_spike", vol_factor=5.0, vol_start=n // 3, vol_length=max(n // 10, 1)),
+        Scenario("liquidity_withdrawal", withdrawal_step=n // 4),
+        Scenario("correlated_traders", correlated_traders=True),
+        replace(crash, name="jump_crash_twap", mark="twap"),
+    )
+
+
+@dataclass(frozen=True)
+class Control:
+    r"""A risk control (section 5), or a combination.
+
+    Parameters
+    ----------
+    name : str
+    dynamic_maintenance : bool
+        E17: :math:`m_t = m_0(1 + \eta\hat\sigma_t)` instead of :math:`m_0`.
+    circuit_breaker : bool
+        E19: pause trading and liquidations for ``pause_steps`` when the breaker triggers.
+    entropy : float or None
+        E18: target entropy :math:`H` (nats) of every trader's exposure over the pools; None
+        puts all of a trader's exposure in its home pool (:math:`H = 0`).
+    vol_leverage : bool
+        E12: hold and rebalance traders become volatility-adjusted (their leverage is capped by
+        :math:`L^*(t)`, :func:`vol_adjusted_leverage`).
+
+    Examples
+    --------
+    >>> Control("cb", circuit_breaker=True).circuit_breaker
+    True
+    """
+
+    name: str = "none"
+    dynamic_maintenance: bool = False
+    circuit_breaker: bool = False
+    entropy: float | None = None
+    vol_leverage: bool = False
+
+    def __post_init__(self) -> None:
+        if self.entropy is not None:
+            in_range("entropy", self.entropy, 0.0, math.inf, high_closed=False)
+
+
+def standard_controls(n_pools: int = 1) -> tuple[Control, ...]:
+    """None, dynamic maintenance (E17), circuit breaker (E19), volatility-adjusted leverage
+    (E12) and, with several pools, maximal-entropy exposure :math:`H = \\ln n` (E18).
+
+    Examples
+    --------
+    >>> [c.name for c in standard_controls(4)]
+    ['none', 'dynamic_maintenance', 'circuit_breaker', 'vol_leverage', 'entropy']
+    """
+    n = positive_int("n_pools", n_pools)
+    out = [
+        Control("none"),
+        Control("dynamic_maintenance", dynamic_maintenance=True),
+        Control("circuit_breaker", circuit_breaker=True),
+        Control("vol_leverage", vol_leverage=True),
+    ]
+    if n > 1:
+        out.append(Control("entropy", entropy=math.log(n)))
+    return tuple(out)
+
+
+# --- population and paths -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """The traders: one row each.
+
+    Attributes
+    ----------
+    side : ndarray of int8
+        +1 long, -1 short (the same in every pool).
+    leverage : ndarray
+        Target leverage at open, in :math:`[1, L_\\max]`.
+    wealth : ndarray
+        Initial wallet in B, > 0.
+    policy : ndarray of int8
+        ``HOLD``, ``REBALANCE``, ``VOL_ADJUSTED`` or ``AGENT``.
+    home : ndarray of int64
+        Home pool (all exposure there when the entropy control is off).
+    """
+
+    side: npt.NDArray[np.int8]
+    leverage: FloatArray
+    wealth: FloatArray
+    policy: npt.NDArray[np.int8]
+    home: IntArray
+
+    def __post_init__(self) -> None:
+        n = self.side.shape[0]
+        for name in ("leverage", "wealth", "policy", "home"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},), got {getattr(self, name).shape}")
+        if not np.all((self.side == 1) | (self.side == -1)):
+            raise ValueError("side must be +1 or -1")
+        if not np.all(np.isfinite(self.leverage) & (self.leverage >= 1.0)):
+            raise ValueError("leverage must be finite and >= 1")
+        if not np.all(np.isfinite(self.wealth) & (self.wealth > 0)):
+            raise ValueError("wealth must be finite and > 0")
+        if not np.all((self.policy >= 0) & (self.policy <= 3)):
+            raise ValueError("policy must be 0, 1, 2 or 3")
+
+    def __len__(self) -> int:
+        return int(self.side.shape[0])
+
+
+def make_population(
+    config: MarketConfig, scenario: Scenario, rng: np.random.Generator
+) -> Population:
+    """Draw the traders of ``config`` (the same draws whatever the scenario or control).
+
+    Examples
+    --------
+    >>> pop = make_population(MarketConfig(n_traders=5), BASELINE, np.random.default_rng(0))
+    >>> len(pop), bool(np.all((pop.leverage >= 2) & (pop.leverage <= 100)))
+    (5, True)
+    """
+    n = config.n_traders
+    u_side, u_lev, u_pol = rng.random(n), rng.random(n), rng.random(n)
+    z_margin = rng.standard_normal(n)
+    home = rng.integers(0, config.n_pools, size=n).astype(np.int64)
+    lo, hi = (math.log(float(v)) for v in config.leverage_range)
+    if scenario.correlated_traders:
+        side = np.ones(n, dtype=np.int8)
+        lev = np.exp(hi - 0.1 * (hi - lo) * u_lev)
+    else:
+        side = np.where(u_side < config.long_fraction, 1, -1).astype(np.int8)
+        lev = np.exp(lo + (hi - lo) * u_lev)
+    lev = np.clip(lev, float(config.leverage_range[0]), float(config.leverage_range[1]))
+    wealth = config.margin_scale / config.stake * np.exp(0.5 * z_margin)
+    edges = np.cumsum(np.asarray(config.policy_mix))
+    policy = np.minimum(np.searchsorted(edges, u_pol, side="right"), 3).astype(np.int8)
+    return Population(side=side, leverage=lev, wealth=wealth, policy=policy, home=home)
+
+
+def external_paths(
+    config: MarketConfig, scenario: Scenario, rng: np.random.Generator
+) -> FloatArray:
+    r"""External prices of every pool, shape ``(n_pools, n_steps + 1)``, column 0 = ``price0``.
+
+    Log increments :math:`(\mu - s_t^2/2)\Delta t + s_t\sqrt{\Delta t}\,Z_{j,t}` with
+    :math:`s_t = \sigma` times the scenario's volatility factor in its window and :math:`Z`
+    equicorrelated across pools; the crash adds :math:`\ln(1 - c)` at its step. The normals are
+    drawn the same way for every scenario (common random numbers).
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_steps=4)
+    >>> p = external_paths(cfg, Scenario("c", crash_step=2), np.random.default_rng(0))
+    >>> p.shape, float(p[0, 0])
+    ((1, 5), 2500.0)
+    """
+    n_p, n_t, dt = config.n_pools, config.n_steps, config.dt
+    common = rng.standard_normal(n_t)
+    own = rng.standard_normal((n_p, n_t))
+    rho = config.correlation
+    z = math.sqrt(rho) * common + math.sqrt(1.0 - rho) * own
+    s = np.full(n_t, config.sigma)
+    if scenario.vol_length > 0:
+        a = scenario.vol_start
+        s[max(a - 1, 0) : max(a - 1 + scenario.vol_length, 0)] *= scenario.vol_factor
+    inc = (config.mu - 0.5 * s * s) * dt + s * math.sqrt(dt) * z
+    if scenario.crash_step is not None and scenario.crash_step <= n_t:
+        inc[:, scenario.crash_step - 1] += math.log1p(-scenario.crash_size)
+    out = np.empty((n_p, n_t + 1))
+    out[:, 0] = 0.0
+    np.cumsum(inc, axis=1, out=out[:, 1:])
+    return np.asarray(config.price0 * np.exp(out), dtype=np.float64)
+
+
+def entropy_weights(n_pools: int, target: float, home: npt.ArrayLike) -> FloatArray:
+    r"""Exposure weights over ``n_pools`` with entropy ``target`` for each trader.
+
+    :math:`w = (1-a)\,e_\text{home} + a/n`, with :math:`a \in [0, 1]` solved so that
+    :math:`H(w) = ` ``target`` (:math:`H` rises from 0 at :math:`a = 0` to :math:`\ln n` at
+    :math:`a = 1`). Shape ``(n_pools, n_traders)``.
+
+    Raises
+    ------
+    ValueError
+        If ``target`` is outside :math:`[0, \ln n]`.
+
+    Examples
+    --------
+    >>> w = entropy_weights(4, math.log(4), [0, 2])
+    >>> np.round(w[:, 0], 6).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    >>> round(float(exposure_entropy(entropy_weights(3, 0.5, [1])[:, 0])), 9)
+    0.5
+    """
+    n = positive_int("n_pools", n_pools)
+    h = float(in_range("target", target, 0.0, math.log(n) + 1e-12))
+    idx = np.asarray(home, dtype=np.int64)
+    if idx.ndim != 1 or np.any((idx < 0) | (idx >= n)):
+        raise ValueError(f"home must be pool indices in [0, {n}), got {home!r}")
+
+    def weights(a: float) -> FloatArray:
+        w = np.full(n, a / n)
+        w[0] += 1.0 - a
+        return w
+
+    if h <= 0.0 or n == 1:
+        a = 0.0
+    elif h >= math.log(n):
+        a = 1.0
+    else:
+        a = float(
+            optimize.brentq(lambda v: float(exposure_entropy(weights(v))) - h, 0.0, 1.0, xtol=1e-15)
+        )
+    base = weights(a)
+    out = np.empty((n, idx.shape[0]))
+    for j in range(n):
+        out[j] = base[(j - idx) % n]
+    return out
+
+
+def vol_adjusted_leverage(
+    sigma: npt.ArrayLike, kappa: float, dt: float, max_leverage: float = 100.0
+) -> FloatArray:
+    r"""Volatility-adjusted leverage of section 3.2 (E12), clipped to :math:`[1, L_\max]`.
+
+    :math:`L^* = \kappa/\hat\sigma \cdot \min(100, M/\mathrm{VaR})` with :math:`M/\mathrm{VaR}
+    = 1/(z_{0.99}\hat\sigma\sqrt{\Delta t})`: the leverage at which the one-step 99% VaR of
+    the position equals its margin. The paper's min caps only the second factor, so :math:`L^*`
+    can pass 100; it is clipped.
+
+    Examples
+    --------
+    >>> np.round(vol_adjusted_leverage([0.8, 4.0], kappa=0.5, dt=1 / 8760), 3)
+    array([31.432,  1.257])
+    """
+    s = positive("sigma", sigma)
+    k = float(positive("kappa", kappa))
+    cap = np.minimum(100.0, 1.0 / (_Z99 * s * math.sqrt(float(positive("dt", dt)))))
+    return np.asarray(np.clip(k / s * cap, 1.0, max_leverage), dtype=np.float64)
+
+
+# --- the market ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class MarketView:
+    """What a trained policy sees at a step (read-only arrays; pool axis first).
+
+    Attributes
+    ----------
+    step : int
+    mark : ndarray, shape (n_pools,)
+    sigma : ndarray, shape (n_pools,)
+        Annualised EWMA volatility of the pool.
+    maintenance : ndarray, shape (n_pools,)
+    side : ndarray, shape (n_pools, n_traders)
+    is_open : ndarray, shape (n_pools, n_traders)
+    size : ndarray, shape (n_pools, n_traders)
+    margin : ndarray, shape (n_pools, n_traders)
+    equity : ndarray, shape (n_pools, n_traders)
+    leverage : ndarray, shape (n_pools, n_traders)
+        :math:`qP/E` at the mark, 0 when flat or without equity.
+    wallet : ndarray, shape (n_traders,)
+    reserve_a : ndarray, shape (n_pools,)
+        The pools' reserves of A (after this step's arbitrage).
+    reserve_b : ndarray, shape (n_pools,)
+        The pools' reserves of B.
+    initial_wealth : ndarray, shape (n_traders,)
+        Each trader's wallet at the start (``Population.wealth``).
+    """
+
+    step: int
+    mark: FloatArray
+    sigma: FloatArray
+    maintenance: FloatArray
+    side: npt.NDArray[np.int8]
+    is_open: BoolArray
+    size: FloatArray
+    margin: FloatArray
+    equity: FloatArray
+    leverage: FloatArray
+    wallet: FloatArray
+    reserve_a: FloatArray
+    reserve_b: FloatArray
+    initial_wealth: FloatArray
+
+
+Policy = Callable[[MarketView], npt.ArrayLike]
+"""A trained policy: returns target leverage per (pool, trader) or per trader (NaN keeps the
+position as it is, 0 closes it, and a flat trader opens at any target > 0 once its cool-down has
+passed); applied every step to the traders whose policy is AGENT. :func:`env_policy` adapts a
+policy of the Gymnasium environment."""
+
+
+@dataclass(frozen=True, eq=False)
+class EnvPolicy:
+    r"""A policy of the Gymnasium environment trading in the market (built by :func:`env_policy`).
+
+    A policy of :mod:`levpaper.agents` (for instance ``TrainResult.policy`` of
+    :func:`levpaper.training.train`) acts on the 14-feature observation of
+    :class:`levpaper.env.LeveragedSwapEnv` and returns box actions (target leverage as a fraction
+    of the cap, margin change). Called with a :class:`MarketView`, this adapter builds that
+    observation for every (pool, trader) pair (:meth:`observe`), asks the policy for its actions
+    and turns them into the market's target leverage (:meth:`targets`); it is a market
+    ``Policy``, applied by :class:`Market` to the traders whose policy is ``AGENT``.
+
+    **Observation** (env column: value in the market, for trader :math:`i` in pool :math:`j`;
+    :math:`P` the mark, :math:`q` the size, :math:`s` the side, :math:`E` the equity at the mark,
+    :math:`N = qP`, :math:`W` the wallet, :math:`C_0` the trader's initial wallet, :math:`m` the
+    ``maintenance_rate`` of the policy, :math:`m_t` the market's maintenance rate in force; each
+    column clipped to the environment's bounds, then rounded to float32 as the environment does):
+
+    ====  ====================  ===================================================================
+    col   feature               market value
+    ====  ====================  ===================================================================
+    0     price                 :math:`P/P_0` (``price0``)
+    1, 2  reserves              :math:`x_j/x_0`, :math:`y_j/y_0` (the pool's start reserves)
+    3     leverage              :math:`m\,sN/E` (0 when flat)
+    4     margin                :math:`E/C_0`
+    5     volatility            :math:`N\hat\sigma_j\sqrt{\Delta t}/C_0`
+    6     price_volatility      :math:`\hat\sigma_j`, the pool's annualised EWMA volatility
+    7     side                  :math:`s` when open, 0 when flat
+    8     size                  :math:`N/C_0`
+    9     margin_ratio          :math:`E/\max(N, E)`
+    10    liquidation_distance  :math:`s + (E - sN)/(N(1 - m_t s))`, 1 when flat
+    11    time_left             :math:`(H - t)/H`, :math:`H` = ``horizon``
+    12    wallet                :math:`W/C_0`
+    13    leverage_cap          :math:`m L_\text{cap}`, :math:`L_\text{cap}` = ``max_leverage``
+    ====  ====================  ===================================================================
+
+    A flat trader is seen as the environment sees a flat account: holding as margin what it
+    would post at its next open, ``stake`` times its wallet (column 4), the rest in the wallet
+    (column 12), so a trader's first observation is the environment's reset observation with
+    ``initial_margin_fraction = stake``.
+
+    **Action.** The box action's :math:`a_0` gives the signed target leverage
+    :math:`\ell^* = a_0 L_\text{cap}` (:math:`L_\text{cap}` read back from column 13, as
+    :func:`levpaper.agents.box_action` does). The market fixes each trader's side, so:
+
+    * :math:`\ell^*` on the trader's side: target :math:`|\ell^*|` (the market clips it to
+      ``max_leverage`` and keeps the position when :math:`|\ell^*| m_t \ge 1`);
+    * :math:`\ell^*` on the other side, or 0: target 0, which closes an open position and keeps a
+      flat trader flat (the environment would reverse the position; the market cannot);
+    * :math:`\ell^*` equal to the current leverage (relative difference at most ``tolerance``,
+      which is how the policy's no-trade band answers "no trade"): NaN, keep the position as it
+      is, so that a held position does not pay the pool fee on float32 rounding every step.
+
+    **Approximations.** The margin action :math:`a_1` is ignored: the market's margin is fixed
+    at open (``stake`` of the wallet) and it cannot move wallet into an open position or take
+    margin out, so a trained policy that deposits part of its wallet every step carries less
+    exposure here than in the environment. A flat trader opens (at any target > 0) only once
+    its cool-down has passed (the environment ends the episode at a liquidation;
+    the market reopens). The market resizes at the mark (spot or TWAP) and clears every trader's
+    orders of a step together; the environment trades alone at the pool price. The market's
+    EWMA volatility is of log returns after arbitrage (the environment's of simple returns at
+    the end of the step), and :math:`H` is the market's length rather than the training horizon,
+    unless ``horizon`` is given. Every other trader is seen only through the pool.
+
+    Parameters
+    ----------
+    policy : levpaper.agents.Policy
+        Anything with ``act(obs)`` mapping float32 observations ``(K, 14)`` to box actions
+        ``(K, 2)`` in [-1, 1].
+    config : MarketConfig
+        The market the policy trades in (``price0``, ``pool_liquidity``, ``dt``, ``stake``).
+    horizon : int
+        :math:`H` of column 11.
+    max_leverage : float
+        :math:`L_\text{cap}` of column 13, with ``max_leverage * maintenance_rate < 1``.
+    maintenance_rate : float
+        :math:`m` with which the policy scales leverage (columns 3 and 13), in (0, 0.5).
+    tolerance : float, default 1e-6
+        Relative tolerance of the "keep" test, in [0, 1).
+    """
+
+    policy: AgentPolicy
+    config: MarketConfig
+    horizon: int
+    max_leverage: float
+    maintenance_rate: float
+    tolerance: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if not callable(getattr(self.policy, "act", None)):
+            raise ValueError(f"policy must have an act(obs) method, got {self.policy!r}")
+        if not isinstance(self.config, MarketConfig):
+            raise ValueError(f"config must be a MarketConfig, got {self.config!r}")
+        positive_int("horizon", self.horizon)
+        m = float(in_range("maintenance_rate", self.maintenance_rate, 0.0, 0.5, low_closed=False,
+                           high_closed=False))  # fmt: skip
+        cap = float(in_range("max_leverage", self.max_leverage, 0.0, 1.0 / m, low_closed=False,
+                             high_closed=False))  # fmt: skip
+        object.__setattr__(self, "maintenance_rate", m)
+        object.__setattr__(self, "max_leverage", cap)
+        in_range("tolerance", self.tolerance, 0.0, 1.0, high_closed=False)
+
+    def observe(self, view: MarketView) -> npt.NDArray[np.float32]:
+        """The environment's observation of every (pool, trader), shape ``(n_pools, n_traders,
+        14)`` (the table above)."""
+        cfg, m = self.config, self.maintenance_rate
+        is_open = np.asarray(view.is_open, dtype=bool)
+        shape = is_open.shape
+        p = np.asarray(view.mark, dtype=np.float64)[:, None]
+        q = np.where(is_open, np.asarray(view.side, dtype=np.float64), 0.0)
+        q *= np.where(is_open, np.asarray(view.size, dtype=np.float64), 0.0)  # signed size
+        wallet = np.broadcast_to(np.asarray(view.wallet, dtype=np.float64), shape)
+        equity = np.where(is_open, np.asarray(view.equity, dtype=np.float64), cfg.stake * wallet)
+        wallet = np.where(is_open, wallet, (1.0 - cfg.stake) * wallet)
+        sigma = np.asarray(view.sigma, dtype=np.float64)[:, None]
+        qp = q * p
+        notional = np.abs(qp)
+        scale = mk.ObservationScale(
+            m, 1.0 / np.asarray(view.initial_wealth, dtype=np.float64), 1.0 / cfg.price0,
+            cfg.price0 / cfg.pool_liquidity, 1.0 / cfg.pool_liquidity, 1.0 / cfg.dt,
+            float(self.horizon), 1.0 / self.horizon,
+        )  # fmt: skip
+        x = np.asarray(view.reserve_a, dtype=np.float64)[:, None]
+        y = np.asarray(view.reserve_b, dtype=np.float64)[:, None]
+        pool = (p, x, y, sigma * sigma * cfg.dt)  # v: the EWMA variance per step
+        o = np.empty((_N_OBS, *shape))
+        o[5] = notional * sigma * math.sqrt(cfg.dt) * scale.inv_c0
+        mk.fill_observation(
+            o, scale, pool, (q, equity - qp, wallet, equity, qp, notional), float(view.step),
+            self.max_leverage, np.asarray(view.maintenance, dtype=np.float64)[:, None],
+        )  # fmt: skip
+        np.clip(o, OBS_LOW[:, None, None], OBS_HIGH[:, None, None], out=o)
+        return np.ascontiguousarray(np.moveaxis(o, 0, -1), dtype=np.float32)
+
+    def targets(self, view: MarketView) -> FloatArray:
+        """Target leverage per (pool, trader) for the market: the action mapping above."""
+        obs = self.observe(view)
+        shape = obs.shape[:2]
+        act = np.asarray(self.policy.act(obs.reshape(-1, _N_OBS)), dtype=np.float64)
+        if act.shape != (obs.shape[0] * obs.shape[1], 2):
+            raise ValueError(f"policy.act must return shape (K, 2), got {act.shape}")
+        act = act.reshape(*shape, 2)
+        m = self.maintenance_rate
+        cap = obs[..., 13].astype(np.float64) / m
+        target = np.clip(act[..., 0], -1.0, 1.0) * cap
+        lev = obs[..., 3].astype(np.float64) / m
+        side = np.asarray(view.side, dtype=np.float64)
+        out = np.where(side * target > 0, np.abs(target), 0.0)
+        keep = np.asarray(view.is_open, dtype=bool) & (
+            np.abs(target - lev) <= self.tolerance * np.maximum(np.abs(target), np.abs(lev))
+        )
+        return np.where(keep, np.nan, out)
+
+    def __call__(self, view: MarketView) -> FloatArray:
+        """:meth:`targets` (the market ``Policy`` interface)."""
+        return self.targets(view)
+
+
+def env_policy(
+    policy: AgentPolicy,
+    config: MarketConfig,
+    *,
+    horizon: int | None = None,
+    max_leverage: float | None = None,
+    maintenance_rate: float | None = None,
+    tolerance: float = 1e-6,
+) -> EnvPolicy:
+    r"""Adapt a policy trained in :class:`levpaper.env.LeveragedSwapEnv` to the market.
+
+    Returns an :class:`EnvPolicy` (its docstring gives the observation, the action mapping and
+    the approximations), to pass as ``policy=`` to :class:`Market`, :func:`run_scenario` or
+    :func:`run_many`; it drives the traders whose policy is ``AGENT``.
+
+    Parameters
+    ----------
+    policy : levpaper.agents.Policy
+        E.g. ``TrainResult.policy`` (a :class:`levpaper.agents.LinearPolicy`).
+    config : MarketConfig
+    horizon : int, optional
+        :math:`H` of the time-left feature; default ``config.n_steps``.
+    max_leverage : float, optional
+        The cap the policy sees; default ``config.max_leverage``.
+    maintenance_rate : float, optional
+        The policy's :math:`m` (its ``maintenance_rate`` attribute if it has one, else
+        ``config.maintenance_rate``).
+    tolerance : float, default 1e-6
+
+    Examples
+    --------
+    >>> from levpaper.agents import N_FEATURES, LinearPolicy
+    >>> w = np.zeros((2, N_FEATURES)); w[0, 0] = 3.0  # 3x long, whatever it sees
+    >>> cfg = MarketConfig(n_traders=100, n_steps=48, policy_mix=(0.5, 0.0, 0.0, 0.5))
+    >>> rng = np.random.default_rng(0)
+    >>> pop = make_population(cfg, BASELINE, rng)
+    >>> agent = env_policy(LinearPolicy(w, band=0.0), cfg)
+    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng), policy=agent)
+    >>> res = mkt.run()
+    >>> i = np.flatnonzero((pop.policy == AGENT) & (pop.side == 1))  # long agents: 3x
+    >>> j = np.flatnonzero((pop.policy == AGENT) & (pop.side == -1))  # short agents: flat
+    >>> p = mkt.y[0] / mkt.x[0]
+    >>> lev = mkt.q[0, i] * p / (mkt.c[0, i] + mkt.q[0, i] * p - mkt.n[0, i])
+    >>> round(float(lev.min()), 2), round(float(lev.max()), 2), bool(np.all(mkt.q[0, j] == 0))
+    (3.0, 3.0, True)
+    """
+    return EnvPolicy(
+        policy,
+        config,
+        config.n_steps if horizon is None else horizon,
+        config.max_leverage if max_leverage is None else max_leverage,
+        float(getattr(policy, "maintenance_rate", config.maintenance_rate))
+        if maintenance_rate is None
+        else maintenance_rate,
+        tolerance,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    """Measurements of one run (see :func:`run_scenario`).
+
+    Attributes
+    ----------
+    scenario : str
+    control : str
+    n_liquidations : int
+    liquidation_volume : float
+        Notional closed by liquidations, in B.
+    bad_debt : float
+    insurance_fund : float
+        Balance at the end.
+    liquidations : ndarray of int, shape (n_steps + 1,)
+        Liquidations per step (entry 0 is the start).
+    cascade : ndarray of int, shape (n_steps + 1,)
+        Induced liquidations per step (the cascade size, module docstring).
+    paused : ndarray of bool, shape (n_steps + 1,)
+    pause_episodes : int
+    false_pauses : int
+    log_growth : ndarray, shape (n_traders,)
+        :math:`\\ln(W_T/W_0)` of each trader's wealth (wallet + positive equity at the spot).
+    entropy : float
+        Mean entropy of the traders' initial exposure over the pools.
+    pool_price : ndarray, shape (n_pools, n_steps + 1)
+        Spot at the end of each step.
+    post_cascade_price : ndarray, shape (n_pools, n_steps + 1)
+        Spot after the liquidation cascade, before the restoring arbitrage.
+    external : ndarray, shape (n_pools, n_steps + 1)
+    maintenance : ndarray, shape (n_pools, n_steps + 1)
+    residual : ndarray, shape (n_steps + 1,)
+        Largest relative per-token conservation residual after each step.
+    events : dict of ndarray
+        One entry per liquidation: step, pool, trader, side, trigger_mark, execution_price,
+        size, notional, equity, penalty, bad_debt, induced.
+    wealth : ndarray or None
+        Traders' wealth after each step, shape (n_steps + 1, n_traders), if recorded.
+    """
+
+    scenario: str
+    control: str
+    n_liquidations: int
+    liquidation_volume: float
+    bad_debt: float
+    insurance_fund: float
+    liquidations: IntArray
+    cascade: IntArray
+    paused: BoolArray
+    pause_episodes: int
+    false_pauses: int
+    log_growth: FloatArray
+    entropy: float
+    pool_price: FloatArray
+    post_cascade_price: FloatArray
+    external: FloatArray
+    maintenance: FloatArray
+    residual: FloatArray
+    events: dict[str, npt.NDArray[np.generic]] = field(repr=False)
+    wealth: FloatArray | None = field(default=None, repr=False)
+
+    @property
+    def max_cascade(self) -> int:
+        """Largest cascade of the run."""
+        return int(self.cascade.max())
+
+    @property
+    def mean_log_growth(self) -> float:
+        """Mean of ``log_growth`` over traders."""
+        return float(self.log_growth.mean())
+
+
+_EVENT_FIELDS = (
+    "step",
+    "pool",
+    "trader",
+    "side",
+    "trigger_mark",
+    "execution_price",
+    "size",
+    "notional",
+    "equity",
+    "penalty",
+    "bad_debt",
+    "induced",
+)
+
+
+class Market:
+    """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
+
+    Parameters
+    ----------
+    config : MarketConfig
+    population : Population
+    external : array_like, shape (n_pools, n_steps + 1)
+        External prices; column 0 must be ``price0``.
+    scenario : Scenario, default ``BASELINE``
+    control : Control, default no control
+    policy : callable, optional
+        Trained policy (``Policy``); required if any trader's policy is AGENT.
+    record_wealth : bool, default False
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=200, n_steps=48)
+    >>> rng = np.random.default_rng(1)
+    >>> pop = make_population(cfg, BASELINE, rng)
+    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng))
+    >>> res = mkt.run()
+    >>> bool(res.residual.max() < 1e-9), res.liquidations.shape
+    (True, (49,))
+    """
+
+    def __init__(
+        self,
+        config: MarketConfig,
+        population: Population,
+        external: npt.ArrayLike,
+        scenario: Scenario = BASELINE,
+        control: Control | None = None,
+        *,
+        policy: Policy | None = None,
+        record_wealth: bool = False,
+    ) -> None:
+        cfg = config
+        ctl = Control() if control is None else control
+        ext = positive("external", external)
+        n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
+        if ext.shape != (n_p, n_t + 1):
+            raise ValueError(f"external must have shape ({n_p}, {n_t + 1}), got {ext.shape}")
+        if not np.allclose(ext[:, 0], cfg.price0, rtol=1e-12):
+            raise ValueError("external[:, 0] must equal price0")
+        if len(population) != cfg.n_traders:
+            raise ValueError(f"population must have n_traders = {cfg.n_traders} rows, got {n}")
+        if np.any(population.home >= n_p):
+            raise ValueError(f"population.home must be < n_pools = {n_p}")
+        if ctl.entropy is not None and ctl.entropy > math.log(n_p) + 1e-12:
+            raise ValueError(f"entropy must be <= ln(n_pools) = {math.log(n_p):.6g}")
+        if np.any(population.leverage > cfg.max_leverage) or np.any(
+            population.leverage * cfg.maintenance_rate >= 1.0
+        ):
+            raise ValueError("population.leverage must be <= max_leverage and < 1/maintenance")
+        policies = population.policy.copy()
+        if ctl.vol_leverage:
+            policies[(policies == HOLD) | (policies == REBALANCE)] = VOL_ADJUSTED
+        if np.any(policies == AGENT) and policy is None:
+            raise ValueError("policy must be given when some traders' policy is AGENT")
+        self.config, self.scenario, self.control = cfg, scenario, ctl
+        self.mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
+        self.external = ext
+        self.policy_fn = policy
+        self.policy = policies
+        self.side = population.side.astype(np.float64)
+        self.leverage = population.leverage.astype(np.float64)
+        self.weights = entropy_weights(
+            n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
+        )
+        self.entropy = float(np.mean(exposure_entropy(self.weights.T)))
+        self.wallet = population.wealth.astype(np.float64).copy()
+        self.wealth0 = self.wallet.copy()
+        # positions, pool axis first
+        self.q = np.zeros((n_p, n))
+        self.n = np.zeros((n_p, n))
+        self.c = np.zeros((n_p, n))
+        self.is_open = np.zeros((n_p, n), dtype=bool)
+        self.reopen_at = np.where(self.weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64)
+        # pools and other accounts
+        self.x = np.full(n_p, cfg.pool_liquidity / cfg.price0)
+        self.y = np.full(n_p, cfg.pool_liquidity)
+        self.x0, self.b0 = self.x.copy(), float(self.y.sum() + self.wallet.sum())
+        self.fund = cfg.insurance_fund
+        self.b0 += self.fund
+        self.bad_debt = 0.0
+        self.arb_a, self.arb_b = np.zeros(n_p), 0.0
+        self.lp_a, self.lp_b = np.zeros(n_p), 0.0
+        self.fees_a, self.fees_b = np.zeros(n_p), 0.0
+        # volatility state
+        var0 = cfg.sigma**2 * cfg.dt
+        self.var = np.full(n_p, var0)
+        self.sigma = np.full(n_p, cfg.sigma)
+        self.ema = self.sigma.copy()
+        self.m = np.full(n_p, cfg.maintenance_rate)
+        self.pause_until = -1
+        self.t = 0
+        self.prev_spot = self.x * 0.0 + self.y / self.x
+        self.twap_buf = np.tile(self.prev_spot[:, None], (1, cfg.twap_window))
+        # records
+        self.pool_price = np.empty((n_p, n_t + 1))
+        self.post_price = np.empty((n_p, n_t + 1))
+        self.m_series = np.empty((n_p, n_t + 1))
+        self.sigma_series = np.empty((n_p, n_t + 1))
+        self.liq_count = np.zeros(n_t + 1, dtype=np.int64)
+        self.cascade = np.zeros(n_t + 1, dtype=np.int64)
+        self.paused = np.zeros(n_t + 1, dtype=bool)
+        self.triggered = np.zeros(n_t + 1, dtype=bool)
+        self.residual = np.zeros(n_t + 1)
+        self.events: list[tuple[float, ...]] = []
+        self.liq_volume = 0.0
+        self.record_wealth = record_wealth
+        self.wealth = np.empty((n_t + 1, n)) if record_wealth else None
+        # step 0: everyone opens
+        self._actions(0)
+        self._finish(0)
+
+    # -- pool trades -------------------------------------------------------------------------
+
+    def _arbitrage(self, j: int, price: float) -> None:
+        f = self.config.fee
+        tr = arbitrage_trade(float(self.x[j]), float(self.y[j]), price, f)
+        da, db = float(tr.amount_a), float(tr.amount_b)
+        if da == 0.0 and db == 0.0:
+            return
+        self.x[j] += da
+        self.y[j] += db
+        self.arb_a[j] -= da
+        self.arb_b -= db
+        if da > 0:
+            self.fees_a[j] += f * da
+        else:
+            self.fees_b += f * db
+
+    def _clear(self, j: int, dq: FloatArray) -> float:
+        """Net the signed A orders ``dq`` (buy > 0) of pool ``j``; return the uniform price."""
+        x, y, f = float(self.x[j]), float(self.y[j]), self.config.fee
+        g = 1.0 - f
+        d = float(dq.sum())
+        if d > 0:
+            if not d < x:
+                raise ValueError(f"net order of pool {j} exceeds its reserve of A")
+            b_in = y * d / (g * (x - d))
+            self.x[j] = x - d
+            self.y[j] = y + b_in
+            self.fees_b += f * b_in
+            return b_in / d
+        if d < 0:
+            a_in = -d
+            b_out = y * g * a_in / (x + g * a_in)
+            self.x[j] = x + a_in
+            self.y[j] = y - b_out
+            self.fees_a[j] += f * a_in
+            return b_out / a_in
+        return y / x
+
+    def _settle(self, equity: float, traded: float, penalise: bool) -> tuple[float, float, float]:
+        """Pay out a closed position: (penalty, bad debt, payout)."""
+        penalty = 0.0
+        if penalise:
+            penalty = min(self.config.liquidation_penalty * traded, max(equity, 0.0))
+        equity -= penalty
+        self.fund += penalty
+        bad = 0.0
+        if equity < 0:
+            paid = min(-equity, self.fund)
+            self.fund -= paid
+            bad = -equity - paid
+            self.bad_debt += bad
+        return penalty, bad, max(equity, 0.0)
+
+    # -- step pieces -------------------------------------------------------------------------
+
+    def _marks(self) -> FloatArray:
+        if self.mark_kind == "spot":
+            return np.asarray(self.y / self.x, dtype=np.float64)
+        return np.asarray(self.twap_buf.mean(axis=1), dtype=np.float64)
+
+    def _targets(self, t: int, marks: FloatArray) -> FloatArray:
+        """Target leverage per (pool, trader); NaN keeps the position as it is."""
+        cfg = self.config
+        tgt = np.broadcast_to(self.leverage, self.q.shape).copy()
+        vol = self.policy == VOL_ADJUSTED
+        if vol.any():
+            lstar = vol_adjusted_leverage(self.sigma, cfg.kappa, cfg.dt, cfg.max_leverage)
+            tgt[:, vol] = np.minimum(tgt[:, vol], lstar[:, None])
+        agent = self.policy == AGENT
+        if agent.any():
+            assert self.policy_fn is not None
+            eq = self.c + self.side * (self.q * marks[:, None] - self.n)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lev = np.where(self.is_open & (eq > 0), self.q * marks[:, None] / eq, 0.0)
+            view = MarketView(
+                t, marks.copy(), self.sigma.copy(), self.m.copy(), self.side.astype(np.int8),
+                self.is_open.copy(), self.q.copy(), self.c.copy(), eq, lev, self.wallet.copy(),
+                self.x.copy(), self.y.copy(), self.wealth0.copy(),
+            )  # fmt: skip
+            out = np.broadcast_to(np.asarray(self.policy_fn(view), dtype=np.float64), self.q.shape)
+            a = np.clip(out[:, agent], 0.0, cfg.max_leverage)
+            a = np.where(a * self.m[:, None] >= 1.0, np.nan, a)
+            tgt[:, agent] = a
+        return tgt
+
+    def _actions(self, t: int) -> None:
+        cfg = self.config
+        marks = self._marks()
+        tgt = self._targets(t, marks)
+        rebalance_now = t > 0 and t % cfg.rebalance_every == 0
+        snapshot = self.wallet.copy()
+        agent = self.policy == AGENT  # a trained policy may open below 1x
+        for j in range(cfg.n_pools):
+            opening = (~self.is_open[j]) & (t >= self.reopen_at[j]) & (snapshot > 0)
+            opening &= np.isfinite(tgt[j]) & ((tgt[j] >= 1.0) | (agent & (tgt[j] > 0.0)))
+            margin = np.where(opening, cfg.stake * snapshot * self.weights[j], 0.0)
+            opening &= margin > 0
+            spot = float(self.y[j] / self.x[j])
+            want = np.zeros(self.q.shape[1])  # signed A order, buy > 0
+            want[opening] = self.side[opening] * margin[opening] * tgt[j, opening] / spot
+            live = self.is_open[j]
+            resize = live & np.isfinite(tgt[j])
+            resize &= (self.policy == AGENT) | (
+                rebalance_now & ((self.policy == REBALANCE) | (self.policy == VOL_ADJUSTED))
+            )
+            if resize.any():
+                p = float(marks[j])
+                eq = self.c[j] + self.side * (self.q[j] * p - self.n[j])
+                q_star = np.where(eq > 0, tgt[j] * np.maximum(eq, 0.0) / p, 0.0)
+                q_star = np.where(self.policy == AGENT, q_star, np.where(eq > 0, q_star, self.q[j]))
+                delta = np.where(resize, q_star - self.q[j], 0.0)
+                want += self.side * delta
+            if not want.any():
+                continue
+            price = self._clear(j, want)
+            dq = self.side * want  # > 0 grows the position
+            grow = dq > 0
+            shrink = dq < 0
+            self.wallet[opening] -= margin[opening]
+            self.c[j, opening] = margin[opening]
+            self.is_open[j, opening] = True
+            self.q[j, grow] += dq[grow]
+            self.n[j, grow] += dq[grow] * price
+            if shrink.any():
+                idx = np.flatnonzero(shrink)
+                cut = -dq[idx]
+                full = cut >= self.q[j, idx]
+                cut = np.minimum(cut, self.q[j, idx])
+                basis_out = np.where(full, self.n[j, idx], self.n[j, idx] * cut / self.q[j, idx])
+                self.c[j, idx] += self.side[idx] * (cut * price - basis_out)
+                self.n[j, idx] -= basis_out
+                self.q[j, idx] -= cut
+                for i in idx[full]:
+                    _, _, payout = self._settle(float(self.c[j, i]), 0.0, False)
+                    self.wallet[i] += payout
+                    self._flat(j, int(i), t)
+
+    def _flat(self, j: int, i: int, t: int) -> None:
+        self.q[j, i] = self.n[j, i] = self.c[j, i] = 0.0
+        self.is_open[j, i] = False
+        cd = self.config.cooldown
+        self.reopen_at[j, i] = np.iinfo(np.int64).max if cd is None else t + cd
+
+    def _liquidate(self, t: int) -> None:
+        cfg = self.config
+        marks = self._marks()
+        f = cfg.fee
+        g = 1.0 - f
+        for j in range(cfg.n_pools):
+            live = self.is_open[j]
+            if not live.any():
+                continue
+            m = float(self.m[j])
+            s = self.side
+            with np.errstate(divide="ignore", invalid="ignore"):
+                liq = (self.n[j] - s * self.c[j]) / (self.q[j] * (1.0 - s * m))
+            mark0 = float(marks[j])
+            long_ = live & (s > 0)
+            short = live & (s < 0)
+            if not ((long_ & (liq > mark0)).any() or (short & (liq < mark0)).any()):
+                continue
+            li = np.flatnonzero(long_)
+            li = li[np.argsort(-liq[li], kind="stable")]
+            si = np.flatnonzero(short)
+            si = si[np.argsort(liq[si], kind="stable")]
+            l_liq, s_liq = liq[li].tolist(), liq[si].tolist()
+            n_l0 = int(np.searchsorted(-liq[li], -mark0, side="left"))
+            n_s0 = int(np.searchsorted(liq[si], mark0, side="left"))
+            kl = ks = 0
+            spot_mark = self.mark_kind == "spot"
+            x, y = float(self.x[j]), float(self.y[j])
+            while True:
+                p = y / x if spot_mark else mark0
+                cand_l = kl < len(l_liq) and p < l_liq[kl]
+                cand_s = ks < len(s_liq) and p > s_liq[ks]
+                if not (cand_l or cand_s):
+                    break
+                if cand_l and cand_s:
+                    il, is_ = int(li[kl]), int(si[ks])
+                    rl = (self.c[j, il] + self.q[j, il] * p - self.n[j, il]) / (self.q[j, il] * p)
+                    rs = (self.c[j, is_] - self.q[j, is_] * p + self.n[j, is_]) / (
+                        self.q[j, is_] * p
+                    )
+                    take_long = bool(rl <= rs)
+                else:
+                    take_long = cand_l
+                if take_long:
+                    i = int(li[kl])
+                    induced = kl >= n_l0
+                    kl += 1
+                else:
+                    i = int(si[ks])
+                    induced = ks >= n_s0
+                    ks += 1
+                q, nb, c, sd = float(self.q[j, i]), float(self.n[j, i]), float(self.c[j, i]), 0
+                equity = c + (q * p - nb if take_long else nb - q * p)
+                if take_long:
+                    sd = 1
+                    db = y * g * q / (x + g * q)
+                    x += q
+                    y -= db
+                    self.fees_a[j] += f * q
+                    realised = db - nb
+                else:
+                    sd = -1
+                    if not q < x:
+                        raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
+                    db = y * q / (g * (x - q))
+                    x -= q
+                    y += db
+                    self.fees_b += f * db
+                    realised = nb - db
+                self.x[j], self.y[j] = x, y
+                penalty, bad, payout = self._settle(c + realised, db, True)
+                self.wallet[i] += payout
+                self._flat(j, i, t)
+                self.liq_volume += db
+                self.liq_count[t] += 1
+                self.cascade[t] += int(induced)
+                self.events.append(
+                    (t, j, i, sd, p, db / q, q, db, equity, penalty, bad, float(induced))
+                )
+
+    def _conservation(self) -> float:
+        cash = self.c - self.side * self.n
+        signed = self.side * self.q
+        res_a = self.x + signed.sum(axis=1) + self.arb_a + self.lp_a - self.x0
+        scale_a = self.x + self.q.sum(axis=1) + np.abs(self.arb_a) + self.lp_a + self.x0
+        total_b = (
+            float(self.y.sum())
+            + float(cash.sum())
+            + float(self.wallet.sum())
+            + self.fund
+            + self.arb_b
+            + self.lp_b
+            - self.bad_debt
+        )
+        scale_b = (
+            float(self.y.sum())
+            + float(np.abs(cash).sum())
+            + float(self.wallet.sum())
+            + self.fund
+            + abs(self.arb_b)
+            + self.lp_b
+            + self.bad_debt
+            + self.b0
+        )
+        return max(float(np.max(np.abs(res_a) / scale_a)), abs(total_b - self.b0) / scale_b)
+
+    def _finish(self, t: int) -> None:
+        spot = self.y / self.x
+        self.pool_price[:, t] = spot
+        if t == 0:
+            self.post_price[:, 0] = spot
+        self.m_series[:, t] = self.m
+        self.sigma_series[:, t] = self.sigma
+        if self.record_wealth:
+            assert self.wealth is not None
+            self.wealth[t] = self.trader_wealth()
+        if self.config.check_conservation:
+            r = self._conservation()
+            self.residual[t] = r
+            if not r <= self.config.conservation_tol:
+                raise RuntimeError(f"conservation residual {r:.3g} at step {t} exceeds tolerance")
+
+    def trader_wealth(self) -> FloatArray:
+        """Each trader's wallet plus the positive part of its positions' equity at the spot."""
+        eq = self.c + self.side * (self.q * (self.y / self.x)[:, None] - self.n)
+        return np.asarray(self.wallet + np.maximum(eq, 0.0).sum(axis=0), dtype=np.float64)
+
+    def step(self) -> None:
+        """Advance one step (module docstring, order of events).
+
+        Raises
+        ------
+        RuntimeError
+            If the run is over, or the conservation check fails.
+        """
+        cfg, sc, ctl = self.config, self.scenario, self.control
+        t = self.t + 1
+        if t > cfg.n_steps:
+            raise RuntimeError("the run is over")
+        self.t = t
+        if sc.withdrawal_step == t:
+            frac = sc.withdrawal_fraction
+            self.lp_a += frac * self.x
+            self.lp_b += float((frac * self.y).sum())
+            self.x *= 1.0 - frac
+            self.y *= 1.0 - frac
+        ext = self.external[:, t]
+        for j in range(cfg.n_pools):
+            self._arbitrage(j, float(ext[j]))
+        spot = self.y / self.x
+        r = np.log(spot / self.prev_spot)
+        self.prev_spot = spot.copy()
+        lam = cfg.ewma_lambda
+        self.var = lam * self.var + (1.0 - lam) * r * r
+        self.sigma = np.sqrt(self.var / cfg.dt)
+        if ctl.circuit_breaker and np.any(self.sigma > cfg.breaker_theta * self.ema):
+            self.triggered[t] = True
+            self.pause_until = max(self.pause_until, t + cfg.pause_steps - 1)
+        a = cfg.breaker_alpha
+        self.ema = a * self.sigma + (1.0 - a) * self.ema
+        if ctl.dynamic_maintenance:
+            self.m = np.minimum(cfg.maintenance_rate * (1.0 + cfg.eta * self.sigma), 0.99)
+        self.twap_buf[:, :-1] = self.twap_buf[:, 1:]
+        self.twap_buf[:, -1] = spot
+        paused = t <= self.pause_until
+        self.paused[t] = paused
+        if not paused:
+            self._actions(t)
+            self._liquidate(t)
+        self.post_price[:, t] = self.y / self.x
+        for j in range(cfg.n_pools):
+            self._arbitrage(j, float(ext[j]))
+        self._finish(t)
+
+    def run(self) -> RunResult:
+        """Run the remaining steps and measure (see :class:`RunResult`)."""
+        while self.t < self.config.n_steps:
+            self.step()
+        return self.result()
+
+    def result(self) -> RunResult:
+        """The measurements so far (a full run: :meth:`run`)."""
+        cfg = self.config
+        episodes = _episodes(self.paused)
+        false = sum(
+            1
+            for start in episodes
+            if _is_false_pause(self.external, start, cfg.false_pause_horizon, cfg.stress_move)
+        )
+        ev = np.asarray(self.events, dtype=np.float64).reshape(-1, len(_EVENT_FIELDS))
+        events: dict[str, npt.NDArray[np.generic]] = {}
+        for k, name in enumerate(_EVENT_FIELDS):
+            col = ev[:, k]
+            if name in ("step", "pool", "trader", "side"):
+                events[name] = col.astype(np.int64)
+            elif name == "induced":
+                events[name] = col.astype(bool)
+            else:
+                events[name] = col
+        return RunResult(
+            scenario=self.scenario.name,
+            control=self.control.name,
+            n_liquidations=int(self.liq_count.sum()),
+            liquidation_volume=self.liq_volume,
+            bad_debt=self.bad_debt,
+            insurance_fund=self.fund,
+            liquidations=self.liq_count.copy(),
+            cascade=self.cascade.copy(),
+            paused=self.paused.copy(),
+            pause_episodes=len(episodes),
+            false_pauses=false,
+            log_growth=np.log(self.trader_wealth() / self.wealth0),
+            entropy=self.entropy,
+            pool_price=self.pool_price.copy(),
+            post_cascade_price=self.post_price.copy(),
+            external=self.external.copy(),
+            maintenance=self.m_series.copy(),
+            residual=self.residual.copy(),
+            events=events,
+            wealth=None if self.wealth is None else self.wealth.copy(),
+        )
+
+
+def _episodes(paused: BoolArray) -> list[int]:
+    """Start steps of the maximal runs of True in ``paused``."""
+    p = np.asarray(paused, dtype=bool)
+    starts = np.flatnonzero(p & ~np.r_[False, p[:-1]])
+    return [int(s) for s in starts]
+
+
+def _is_false_pause(external: FloatArray, start: int, horizon: int, move: float) -> bool:
+    ref = external[:, start - 1]
+    window = external[:, start : start + horizon + 1]
+    return bool(np.all(np.abs(np.log(window / ref[:, None])) < move))
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+def run_scenario(
+    config: MarketConfig,
+    scenario: Scenario = BASELINE,
+    control: Control | None = None,
+    seed: int | np.random.SeedSequence = 0,
+    *,
+    policy: Policy | None = None,
+    record_wealth: bool = False,
+) -> RunResult:
+    """One run: traders and paths from ``seed`` (the same for every scenario and control).
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=300, n_steps=48, leverage_range=(50.0, 100.0))
+    >>> crash = Scenario("crash", crash_step=24)
+    >>> a = run_scenario(cfg, crash, seed=3)
+    >>> b = run_scenario(cfg, crash, seed=3)
+    >>> a.n_liquidations == b.n_liquidations > 0, bool(a.residual.max() < 1e-9)
+    (True, True)
+    """
+    rng = np.random.default_rng(seed)
+    pop = make_population(config, scenario, rng)
+    ext = external_paths(config, scenario, rng)
+    mkt = Market(config, pop, ext, scenario, control, policy=policy, record_wealth=record_wealth)
+    return mkt.run()
+
+
+def run_many(
+    config: MarketConfig,
+    scenario: Scenario,
+    controls: Sequence[Control],
+    n_runs: int,
+    seed: int = 0,
+    *,
+    policy: Policy | None = None,
+) -> dict[str, dict[str, float | FloatArray]]:
+    """``n_runs`` runs per control, run ``k`` of every control on the same traders and paths.
+
+    Returns
+    -------
+    dict
+        Per control name: arrays per run (``bad_debt``, ``liquidation_volume``,
+        ``liquidations``, ``max_cascade``, ``cascade_total``, ``pause_steps``,
+        ``false_pauses``, ``mean_log_growth``) and the summaries ``p95_bad_debt``,
+        ``p95_liquidation_volume`` (:mod:`levpaper.risk`) and the means.
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=100, n_steps=24)
+    >>> out = run_many(cfg, BASELINE, standard_controls()[:2], n_runs=2)
+    >>> sorted(out), out["none"]["bad_debt"].shape
+    (['dynamic_maintenance', 'none'], (2,))
+    """
+    runs = positive_int("n_runs", n_runs)
+    seeds = np.random.SeedSequence(seed).spawn(runs)
+    out: dict[str, dict[str, float | FloatArray]] = {}
+    for ctl in controls:
+        rows = [run_scenario(config, scenario, ctl, s, policy=policy) for s in seeds]
+        cols: dict[str, FloatArray] = {
+            "bad_debt": np.array([r.bad_debt for r in rows]),
+            "liquidation_volume": np.array([r.liquidation_volume for r in rows]),
+            "liquidations": np.array([r.n_liquidations for r in rows], dtype=np.float64),
+            "max_cascade": np.array([r.max_cascade for r in rows], dtype=np.float64),
+            "cascade_total": np.array([r.cascade.sum() for r in rows], dtype=np.float64),
+            "pause_steps": np.array([r.paused.sum() for r in rows], dtype=np.float64),
+            "false_pauses": np.array([r.false_pauses for r in rows], dtype=np.float64),
+            "mean_log_growth": np.array([r.mean_log_growth for r in rows]),
+        }
+        summary: dict[str, float | FloatArray] = dict(cols)
+        summary["p95_bad_debt"] = p95_bad_debt(cols["bad_debt"]).value
+        summary["p95_liquidation_volume"] = p95_liquidation_volume(cols["liquidation_volume"]).value
+        for name, col in cols.items():
+            summary[f"mean_{name}"] = float(col.mean())
+        out[ctl.name] = summary
+    return out
+
+
+def stress_table(
+    config: MarketConfig,
+    scenarios: Sequence[Scenario],
+    controls: Sequence[Control],
+    n_runs: int,
+    seed: int = 0,
+) -> list[dict[str, float | str]]:
+    """Every scenario x every control: one row each, common random numbers throughout.
+
+    Each row: scenario, control, p95 bad debt, p95 liquidation volume, mean liquidations, mean
+    largest cascade, mean induced liquidations, mean paused steps, mean false pauses and mean
+    traders' log growth.
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=50, n_steps=20)
+    >>> rows = stress_table(cfg, standard_scenarios(20)[:2], standard_controls()[:2], n_runs=1)
+    >>> len(rows), rows[0]["scenario"], rows[1]["control"]
+    (4, 'baseline', 'dynamic_maintenance')
+    """
+    rows: list[dict[str, float | str]] = []
+    for sc in scenarios:
+        res = run_many(config, sc, controls, n_runs, seed)
+        for ctl in controls:
+            r = res[ctl.name]
+            rows.append(
+                {
+                    "scenario": sc.name,
+                    "control": ctl.name,
+                    "p95_bad_debt": float(r["p95_bad_debt"]),
+                    "p95_liquidation_volume": float(r["p95_liquidation_volume"]),
+                    "liquidations": float(r["mean_liquidations"]),
+                    "max_cascade": float(r["mean_max_cascade"]),
+                    "cascade_total": float(r["mean_cascade_total"]),
+                    "pause_steps": float(r["mean_pause_steps"]),
+                    "false_pauses": float(r["mean_false_pauses"]),
+                    "log_growth": float(r["mean_mean_log_growth"]),
+                }
+            )
+    return rows
+
+
+def variance_amplification(
+    config: MarketConfig,
+    leverages: Sequence[float],
+    seed: int = 0,
+    scenario: Scenario = BASELINE,
+    n_runs: int = 1,
+) -> dict[str, FloatArray]:
+    r"""System-level variance against leverage (E16), one homogeneous population per :math:`L`.
+
+    For each :math:`L` every trader holds leverage :math:`L` (hold policy, stake 1, so a
+    trader's wealth is its position's equity), on the same ``n_runs`` paths (common random
+    numbers: run ``k`` of every :math:`L` has the seed ``SeedSequence(seed).spawn(n_runs)[k]``).
+    Reports per :math:`L`, pooled over the runs:
+
+    * ``trader_var``: variance of the traders' one-step wealth returns over the steps that start
+      with the position open and above maintenance at the spot (a position below it is due for
+      liquidation: an opening at high leverage in a shallow pool, whose fee and price impact
+      take most of the margin, or one that the restoring arbitrage leaves below maintenance,
+      since the liquidation check comes before it; the one-step return on what is left of its
+      equity is not the return of a position at leverage :math:`L`), against ``l2_var``
+      :math:`= L^2\,\mathrm{Var}(\Delta P/P)` of the pool's end-of-step spot returns (E16 for a
+      position whose leverage stays :math:`L`). A held position's leverage drifts (up as it
+      loses, down as it gains) and liquidation removes it near its barrier, so the ratio is
+      not 1;
+    * ``pool_amplification``: variance of the pool's post-cascade log return (after the traders'
+      trades and liquidations, before the restoring arbitrage) over the variance of its
+      end-of-step log return (after that arbitrage): 1 when the traders never move the pool, > 1
+      when liquidation sales push it beyond the external move. (The pool's end-of-step return,
+      not the external one, is the reference: the fee-aware arbitrage leaves the pool at the edge
+      of its no-arbitrage band, so at 80% volatility and a 0.3% fee the pool's hourly log return
+      has about 0.6 of the external one's variance with no trader at all.)
+
+    and per :math:`L` and run (shape ``(len(leverages), n_runs)``) the same ratios for each run
+    alone, ``run_ratio`` (trader_var over l2_var) and ``run_amplification``.
+
+    Raises
+    ------
+    ValueError
+        If ``config.n_pools`` is not 1, or ``n_runs`` < 1.
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=100, n_steps=48, cooldown=None)
+    >>> out = variance_amplification(cfg, [2.0, 20.0], n_runs=2)
+    >>> np.round(out["trader_var"] / out["l2_var"], 1).tolist()  # leverage drifts up as it loses
+    [1.0, 1.9]
+    >>> out["pool_amplification"].tolist(), out["run_ratio"].shape  # deep pool: no amplification
+    ([1.0, 1.0], (2, 2))
+    """
+    if config.n_pools != 1:
+        raise ValueError(f"config.n_pools must be 1, got {config.n_pools}")
+    seeds = np.random.SeedSequence(seed).spawn(positive_int("n_runs", n_runs))
+    levs = np.asarray(leverages, dtype=np.float64)
+    shape = (levs.shape[0], len(seeds))
+    run_ratio, run_amp = np.empty(shape), np.empty(shape)
+    trader_var, l2_var, amp = (np.empty(levs.shape[0]) for _ in range(3))
+    for k, lev in enumerate(levs):
+        cfg = replace(
+            config, leverage_range=(float(lev), float(lev)), stake=1.0, policy_mix=(1, 0, 0, 0)
+        )
+        rets, moves, posts, pools = [], [], [], []
+        for r, sd in enumerate(seeds):
+            rng = np.random.default_rng(sd)  # as run_scenario
+            pop = make_population(cfg, scenario, rng)
+            mkt = Market(cfg, pop, external_paths(cfg, scenario, rng), scenario, record_wealth=True)
+            size = mkt.q[0].copy()  # a held position keeps its size until it closes
+            with np.errstate(divide="ignore", invalid="ignore"):  # wealth 0 after a liquidation
+                res = mkt.run()
+            assert res.wealth is not None
+            w, spot = res.wealth, res.pool_price[0]
+            # a step counts if the position is open at its start (never closed before) and above
+            # maintenance at the spot (wealth = equity with stake 1)
+            closed = np.zeros_like(w, dtype=bool)
+            closed[res.events["step"], res.events["trader"]] = True
+            live = ~np.maximum.accumulate(closed, axis=0)[:-1]
+            live &= w[:-1] > cfg.maintenance_rate * size * spot[:-1, None]
+            ret = w[1:][live] / w[:-1][live] - 1.0
+            move = spot[1:] / spot[:-1] - 1.0
+            post = np.log(res.post_cascade_price[0, 1:] / spot[:-1])
+            pool = np.log(spot[1:] / spot[:-1])
+            run_ratio[k, r] = np.var(ret) / (lev * lev * np.var(move))
+            run_amp[k, r] = np.var(post) / np.var(pool)
+            rets.append(ret)
+            moves.append(move)
+            posts.append(post)
+            pools.append(pool)
+        trader_var[k] = np.var(np.concatenate(rets))
+        l2_var[k] = lev * lev * np.var(np.concatenate(moves))
+        amp[k] = np.var(np.concatenate(posts)) / np.var(np.concatenate(pools))
+    return {
+        "leverage": levs,
+        "trader_var": trader_var,
+        "l2_var": l2_var,
+        "pool_amplification": amp,
+        "run_ratio": run_ratio,
+        "run_amplification": run_amp,
+    }
+
+
+def conservation_residuals(
+    config: MarketConfig,
+    scenario: Scenario = BASELINE,
+    control: Control | None = None,
+    seed: int = 0,
+) -> FloatArray:
+    """Largest relative per-token conservation residual after every step of one run.
+
+    Examples
+    --------
+    >>> r = conservation_residuals(MarketConfig(n_traders=50, n_steps=10))
+    >>> r.shape, bool(r.max() < 1e-12)
+    ((11,), True)
+    """
+    cfg = replace(config, check_conservation=True, conservation_tol=1e300)
+    return run_scenario(cfg, scenario, control, seed).residual

@@ -1,0 +1,654 @@
+r"""Price processes for the external fair price of token A (sections 4.2 and 4.3).
+
+Three models, each a frozen dataclass whose ``simulate`` method draws many paths at once from an
+explicit :class:`numpy.random.Generator`:
+
+* :class:`GBM` -- geometric Brownian motion, :math:`dP = \mu P\,dt + \sigma P\,dW`, simulated
+  exactly: log increments :math:`(\mu - \sigma^2/2)\,\Delta t + \sigma\sqrt{\Delta t}\,Z`.
+* :class:`MertonJumpDiffusion` -- GBM plus compound-Poisson jumps in the log price (Merton 1976),
+  with intensity :math:`\lambda` per year and normal log jump sizes
+  :math:`Y \sim N(\mu_J, \sigma_J^2)`; the drift is compensated so that
+  :math:`E[P_T] = P_0 e^{\mu T}` still holds.
+* :class:`GARCH11` -- GARCH(1,1) volatility clustering in discrete time (Bollerslev 1986), one
+  step per ``dt``.
+
+Conventions shared by the whole library: time in years, ``mu`` and ``sigma`` annualised, hourly
+steps by default (:data:`HOURLY_DT` :math:`= 1/8760`). A simulation returns an array of shape
+``(n_paths, n_steps + 1)`` whose column 0 is the start price ``s0``.
+
+The defaults are crypto-like: every model has an annualised volatility of about 0.8 and zero drift
+(SCIENCE.md section 3 quotes 0.5 to 1.0). Each class also states its exact moments, which the tests
+hold the simulators to.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from levpaper._validate import (
+    FloatArray,
+    finite,
+    nonnegative,
+    positive,
+    positive_int,
+)
+
+__all__ = [
+    "DEFAULT_GARCH_ALPHA",
+    "DEFAULT_GARCH_BETA",
+    "DEFAULT_GARCH_OMEGA",
+    "GARCH11",
+    "GBM",
+    "HOURLY_DT",
+    "HOURS_PER_YEAR",
+    "LogReturnMoments",
+    "MertonJumpDiffusion",
+]
+
+HOURS_PER_YEAR: int = 365 * 24
+"""Hours in a (365-day) year: crypto markets never close."""
+
+HOURLY_DT: float = 1.0 / HOURS_PER_YEAR
+"""One hour in years, the default time step."""
+
+DEFAULT_GARCH_ALPHA: float = 0.05
+"""Default GARCH(1,1) reaction to the last squared shock."""
+
+DEFAULT_GARCH_BETA: float = 0.94
+"""Default GARCH(1,1) persistence of the last conditional variance."""
+
+DEFAULT_GARCH_OMEGA: float = 0.8**2 * HOURLY_DT * (1.0 - DEFAULT_GARCH_ALPHA - DEFAULT_GARCH_BETA)
+"""Default GARCH(1,1) constant, per hourly step: unconditional annualised volatility 0.8."""
+
+# Paths are generated in row blocks of about this many float64 values (256 KiB), so that the
+# normal fill, scaling, cumulative sum and exponential of a block run while it is in cache. The
+# block size depends only on ``n_steps``, never on the machine, so results are reproducible.
+_BLOCK_ELEMENTS = 1 << 15
+
+
+class LogReturnMoments(NamedTuple):
+    """Mean, variance, skewness and excess kurtosis of the log return :math:`\\ln(P_T/P_0)`."""
+
+    mean: float
+    variance: float
+    skewness: float
+    excess_kurtosis: float
+
+
+def _check_grid(n_paths: int, n_steps: int, dt: float) -> tuple[int, int, float]:
+    return (
+        positive_int("n_paths", n_paths),
+        positive_int("n_steps", n_steps),
+        float(positive("dt", dt)),
+    )
+
+
+def _check_horizon(horizon: float) -> float:
+    return float(positive("horizon", horizon))
+
+
+def _block_rows(n_steps: int) -> int:
+    return max(1, _BLOCK_ELEMENTS // (n_steps + 1))
+
+
+@dataclass(frozen=True)
+class GBM:
+    r"""Geometric Brownian motion :math:`dP = \mu P\,dt + \sigma P\,dW` (section 4.2).
+
+    Parameters
+    ----------
+    mu : float, default 0.0
+        Annualised drift :math:`\mu`, finite.
+    sigma : float, default 0.8
+        Annualised volatility :math:`\sigma`, finite and > 0.
+
+    Raises
+    ------
+    ValueError
+        If ``mu`` is not finite or ``sigma`` is not finite and > 0.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> paths = GBM(mu=0.0, sigma=0.8).simulate(n_paths=3, n_steps=24, rng=rng, s0=2500.0)
+    >>> paths.shape, float(paths[0, 0])
+    ((3, 25), 2500.0)
+    >>> m = GBM(sigma=0.8).log_return_moments(horizon=1.0)
+    >>> round(m.mean, 2), round(m.variance, 2)
+    (-0.32, 0.64)
+    """
+
+    mu: float = 0.0
+    sigma: float = 0.8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mu", float(finite("mu", self.mu)))
+        object.__setattr__(self, "sigma", float(positive("sigma", self.sigma)))
+
+    @property
+    def log_drift(self) -> float:
+        r"""Drift of the log price, :math:`\nu = \mu - \sigma^2/2` per year."""
+        return self.mu - 0.5 * self.sigma**2
+
+    def log_return_moments(self, horizon: float) -> LogReturnMoments:
+        r"""Exact moments of :math:`\ln(P_T/P_0) \sim N(\nu T, \sigma^2 T)`.
+
+        Parameters
+        ----------
+        horizon : float
+            :math:`T` in years, > 0.
+
+        Returns
+        -------
+        LogReturnMoments
+            Mean :math:`\nu T`, variance :math:`\sigma^2 T`, skewness 0, excess kurtosis 0.
+
+        Raises
+        ------
+        ValueError
+            If ``horizon`` is not finite and > 0.
+        """
+        t = _check_horizon(horizon)
+        return LogReturnMoments(self.log_drift * t, self.sigma**2 * t, 0.0, 0.0)
+
+    def price_mean_variance(self, s0: float, horizon: float) -> tuple[float, float]:
+        r"""Exact mean and variance of :math:`P_T`: :math:`P_0 e^{\mu T}` and
+        :math:`P_0^2 e^{2\mu T}(e^{\sigma^2 T} - 1)`.
+
+        Examples
+        --------
+        >>> mean, var = GBM(mu=0.1, sigma=0.8).price_mean_variance(1.0, 1.0)
+        >>> round(mean, 6), round(var, 6)
+        (1.105171, 1.094964)
+        """
+        p0 = float(positive("s0", s0))
+        t = _check_horizon(horizon)
+        mean = p0 * math.exp(self.mu * t)
+        return mean, mean**2 * math.expm1(self.sigma**2 * t)
+
+    def simulate(
+        self,
+        n_paths: int,
+        n_steps: int,
+        rng: np.random.Generator,
+        *,
+        s0: float = 1.0,
+        dt: float = HOURLY_DT,
+        log: bool = False,
+    ) -> FloatArray:
+        r"""Exact GBM paths on the grid :math:`t_k = k\,\Delta t`, :math:`k = 0, \dots, n`.
+
+        The log increments are :math:`(\mu - \sigma^2/2)\Delta t + \sigma\sqrt{\Delta t} Z_k` with
+        :math:`Z_k` i.i.d. standard normal, so the grid values have exactly the law of the
+        continuous process (no discretisation error). The normals are drawn row by row in the
+        order of the output array; everything else is done in place in float64.
+
+        Parameters
+        ----------
+        n_paths, n_steps : int
+            Number of paths and of steps per path, >= 1.
+        rng : numpy.random.Generator
+            Source of all randomness.
+        s0 : float, default 1.0
+            Start price, > 0.
+        dt : float, default :data:`HOURLY_DT`
+            Step in years, > 0.
+        log : bool, default False
+            Return :math:`\ln P_t` instead of :math:`P_t`.
+
+        Returns
+        -------
+        ndarray, shape (n_paths, n_steps + 1)
+            Prices (or log prices); column 0 is ``s0`` (or ``ln s0``).
+
+        Raises
+        ------
+        ValueError
+            If a count is < 1 or ``s0``/``dt`` is not finite and > 0.
+        TypeError
+            If a count is not an integer.
+        """
+        n_paths, n_steps, dt = _check_grid(n_paths, n_steps, dt)
+        start = float(positive("s0", s0))
+        out = np.empty((n_paths, n_steps + 1), dtype=np.float64)
+        self._fill(out, rng, s0=start, dt=dt, log=log)
+        return out
+
+    def _fill(
+        self, out: FloatArray, rng: np.random.Generator, *, s0: float, dt: float, log: bool
+    ) -> None:
+        """Write paths into the C-contiguous ``out`` block by block (see :meth:`simulate`)."""
+        scale = self.sigma * math.sqrt(dt)
+        drift = self.log_drift * dt
+        rows = _block_rows(out.shape[1] - 1)
+        for start in range(0, out.shape[0], rows):
+            block = out[start : start + rows]
+            rng.standard_normal(out=block)
+            block *= scale
+            block += drift
+            block[:, 0] = math.log(s0)
+            np.cumsum(block, axis=1, out=block)
+            if not log:
+                np.exp(block, out=block)
+                block[:, 0] = s0  # exactly, not exp(log(s0))
+
+
+@dataclass(frozen=True)
+class MertonJumpDiffusion:
+    r"""Merton (1976) jump diffusion: GBM plus compound-Poisson jumps in the log price.
+
+    .. math::
+        \ln\frac{P_{t+\Delta t}}{P_t} = (\mu - \tfrac12\sigma^2 - \lambda k)\Delta t
+        + \sigma\sqrt{\Delta t}\,Z + \sum_{j=1}^{N_{\Delta t}} Y_j,
+        \qquad N_{\Delta t} \sim \mathrm{Poisson}(\lambda\Delta t),\ Y_j \sim N(\mu_J, \sigma_J^2),
+
+    with compensator :math:`k = E[e^Y] - 1 = e^{\mu_J + \sigma_J^2/2} - 1`, so that
+    :math:`E[P_T] = P_0 e^{\mu T}`. Simulation on a grid is exact.
+
+    Parameters
+    ----------
+    mu : float, default 0.0
+        Annualised drift of the price, finite.
+    sigma : float, default 0.7
+        Annualised volatility of the diffusion part, > 0.
+    intensity : float, default 20.0
+        Jump intensity :math:`\lambda` in jumps per year, >= 0 (0 gives GBM).
+    jump_mean : float, default -0.03
+        Mean :math:`\mu_J` of the log jump size, finite.
+    jump_std : float, default 0.08
+        Standard deviation :math:`\sigma_J` of the log jump size, >= 0.
+
+    The defaults (about one jump every 18 days, typically a 3% drop with 8% spread) give a total
+    annualised volatility :math:`\sqrt{\sigma^2 + \lambda(\sigma_J^2 + \mu_J^2)} \approx 0.80`.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter that is out of range (``intensity < 0``, ``sigma <= 0``, ...).
+
+    Examples
+    --------
+    >>> model = MertonJumpDiffusion()
+    >>> round(model.total_volatility, 3)
+    0.797
+    >>> paths = model.simulate(n_paths=2, n_steps=720, rng=np.random.default_rng(1), s0=100.0)
+    >>> paths.shape
+    (2, 721)
+    """
+
+    mu: float = 0.0
+    sigma: float = 0.7
+    intensity: float = 20.0
+    jump_mean: float = -0.03
+    jump_std: float = 0.08
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mu", float(finite("mu", self.mu)))
+        object.__setattr__(self, "sigma", float(positive("sigma", self.sigma)))
+        object.__setattr__(self, "intensity", float(nonnegative("intensity", self.intensity)))
+        object.__setattr__(self, "jump_mean", float(finite("jump_mean", self.jump_mean)))
+        object.__setattr__(self, "jump_std", float(nonnegative("jump_std", self.jump_std)))
+
+    @property
+    def compensator(self) -> float:
+        r"""Mean relative jump :math:`k = e^{\mu_J + \sigma_J^2/2} - 1`."""
+        return math.expm1(self.jump_mean + 0.5 * self.jump_std**2)
+
+    @property
+    def total_volatility(self) -> float:
+        r"""Annualised volatility of the log price, :math:`\sqrt{\sigma^2 + \lambda E[Y^2]}`."""
+        return math.sqrt(self.sigma**2 + self.intensity * (self.jump_std**2 + self.jump_mean**2))
+
+    def log_return_moments(self, horizon: float) -> LogReturnMoments:
+        r"""Exact moments of :math:`\ln(P_T/P_0)` from its cumulants.
+
+        .. math::
+            \kappa_1 &= (\mu - \tfrac12\sigma^2 - \lambda k)T + \lambda T \mu_J, \\
+            \kappa_2 &= \sigma^2 T + \lambda T(\sigma_J^2 + \mu_J^2), \\
+            \kappa_3 &= \lambda T(\mu_J^3 + 3\mu_J\sigma_J^2), \\
+            \kappa_4 &= \lambda T(\mu_J^4 + 6\mu_J^2\sigma_J^2 + 3\sigma_J^4),
+
+        skewness :math:`\kappa_3/\kappa_2^{3/2}`, excess kurtosis :math:`\kappa_4/\kappa_2^2`.
+
+        Examples
+        --------
+        >>> m = MertonJumpDiffusion().log_return_moments(1.0)
+        >>> round(m.variance, 4), round(m.skewness, 3), round(m.excess_kurtosis, 3)
+        (0.636, -0.024, 0.008)
+        """
+        t = _check_horizon(horizon)
+        lam, mj, sj = self.intensity, self.jump_mean, self.jump_std
+        k1 = (self.mu - 0.5 * self.sigma**2 - lam * self.compensator) * t + lam * t * mj
+        k2 = self.sigma**2 * t + lam * t * (sj**2 + mj**2)
+        k3 = lam * t * (mj**3 + 3.0 * mj * sj**2)
+        k4 = lam * t * (mj**4 + 6.0 * mj**2 * sj**2 + 3.0 * sj**4)
+        return LogReturnMoments(k1, k2, k3 / k2**1.5, k4 / k2**2)
+
+    def simulate(
+        self,
+        n_paths: int,
+        n_steps: int,
+        rng: np.random.Generator,
+        *,
+        s0: float = 1.0,
+        dt: float = HOURLY_DT,
+        log: bool = False,
+    ) -> FloatArray:
+        r"""Exact jump-diffusion paths on the grid :math:`t_k = k\,\Delta t`.
+
+        Per block of paths: the diffusion part as in :meth:`GBM.simulate`, then the jumps. The
+        number of jumps in a block is Poisson with mean :math:`\lambda\Delta t` times the number of
+        (path, step) cells and each jump falls in a uniformly chosen cell, which is the same law
+        as independent Poisson counts per cell but costs only one draw per jump.
+
+        Parameters and return value as for :meth:`GBM.simulate`.
+
+        Raises
+        ------
+        ValueError
+            If a count is < 1 or ``s0``/``dt`` is not finite and > 0.
+        """
+        n_paths, n_steps, dt = _check_grid(n_paths, n_steps, dt)
+        s0 = float(positive("s0", s0))
+        scale = self.sigma * math.sqrt(dt)
+        drift = (self.mu - 0.5 * self.sigma**2 - self.intensity * self.compensator) * dt
+        rate = self.intensity * dt
+        out = np.empty((n_paths, n_steps + 1), dtype=np.float64)
+        rows = _block_rows(n_steps)
+        for start in range(0, n_paths, rows):
+            block = out[start : start + rows]
+            rng.standard_normal(out=block)
+            block *= scale
+            block += drift
+            n_cells = block.shape[0] * n_steps
+            n_jumps = int(rng.poisson(rate * n_cells)) if rate > 0 else 0
+            if n_jumps:
+                cells = rng.integers(0, n_cells, size=n_jumps)
+                sizes = self.jump_mean + self.jump_std * rng.standard_normal(n_jumps)
+                row, col = np.divmod(cells, n_steps)
+                np.add.at(block, (row, col + 1), sizes)
+            block[:, 0] = math.log(s0)
+            np.cumsum(block, axis=1, out=block)
+            if not log:
+                np.exp(block, out=block)
+                block[:, 0] = s0
+        return out
+
+
+@dataclass(frozen=True)
+class GARCH11:
+    r"""GARCH(1,1) log returns: volatility clustering in discrete time, one step per ``dt``.
+
+    .. math::
+        r_t = \mu\,\Delta t - \tfrac12 h_t + \varepsilon_t, \qquad
+        \varepsilon_t = \sqrt{h_t}\,Z_t, \qquad
+        h_{t+1} = \omega + \alpha\,\varepsilon_t^2 + \beta\,h_t,
+
+    where :math:`r_t = \ln(P_{t+1}/P_t)` and :math:`h_t` is the conditional variance per step.
+    The :math:`-h_t/2` term makes :math:`E[P_{t+1}/P_t \mid h_t] = e^{\mu\Delta t}`, as in GBM.
+    Stationarity needs :math:`\alpha + \beta < 1`; the unconditional variance per step is then
+    :math:`\bar h = \omega/(1 - \alpha - \beta)`.
+
+    Parameters
+    ----------
+    omega : float, default :data:`DEFAULT_GARCH_OMEGA`
+        Constant :math:`\omega > 0`, a variance per step.
+    alpha : float, default 0.05
+        Reaction to the last squared shock, >= 0.
+    beta : float, default 0.94
+        Persistence of the last conditional variance, >= 0.
+    mu : float, default 0.0
+        Annualised drift, finite.
+    dt : float, default :data:`HOURLY_DT`
+        Step in years, > 0 (used for the drift and for annualising).
+
+    The defaults (persistence 0.99, a half-life of about 69 hours) have unconditional
+    annualised volatility :math:`\sqrt{\bar h/\Delta t} = 0.8` at hourly steps; use
+    :meth:`from_annual_volatility` for another target or step.
+
+    Raises
+    ------
+    ValueError
+        If ``omega <= 0``, ``alpha < 0``, ``beta < 0`` or ``alpha + beta >= 1`` (not stationary),
+        naming the parameter.
+
+    Examples
+    --------
+    >>> model = GARCH11()
+    >>> round(model.annual_volatility, 6), round(model.persistence, 2)
+    (0.8, 0.99)
+    >>> GARCH11(alpha=0.1, beta=0.9)
+    Traceback (most recent call last):
+    ...
+    ValueError: alpha + beta must be < 1 (stationarity), got 1.0
+    """
+
+    omega: float = DEFAULT_GARCH_OMEGA
+    alpha: float = DEFAULT_GARCH_ALPHA
+    beta: float = DEFAULT_GARCH_BETA
+    mu: float = 0.0
+    dt: float = HOURLY_DT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "omega", float(positive("omega", self.omega)))
+        object.__setattr__(self, "alpha", float(nonnegative("alpha", self.alpha)))
+        object.__setattr__(self, "beta", float(nonnegative("beta", self.beta)))
+        object.__setattr__(self, "mu", float(finite("mu", self.mu)))
+        object.__setattr__(self, "dt", float(positive("dt", self.dt)))
+        if not self.alpha + self.beta < 1.0:
+            raise ValueError(
+                f"alpha + beta must be < 1 (stationarity), got {self.alpha + self.beta!r}"
+            )
+
+    @classmethod
+    def from_annual_volatility(
+        cls,
+        volatility: float = 0.8,
+        alpha: float = DEFAULT_GARCH_ALPHA,
+        beta: float = DEFAULT_GARCH_BETA,
+        *,
+        mu: float = 0.0,
+        dt: float = HOURLY_DT,
+    ) -> GARCH11:
+        r"""The model with :math:`\omega = \sigma^2\,\Delta t\,(1 - \alpha - \beta)`, whose
+        unconditional annualised volatility is ``volatility``.
+
+        Examples
+        --------
+        >>> round(GARCH11.from_annual_volatility(0.5, dt=1 / 365).annual_volatility, 6)
+        0.5
+        """
+        vol = float(positive("volatility", volatility))
+        step = float(positive("dt", dt))
+        a = float(nonnegative("alpha", alpha))
+        b = float(nonnegative("beta", beta))
+        if not a + b < 1.0:
+            raise ValueError(f"alpha + beta must be < 1 (stationarity), got {a + b!r}")
+        return cls(omega=vol**2 * step * (1.0 - a - b), alpha=a, beta=b, mu=mu, dt=step)
+
+    @property
+    def persistence(self) -> float:
+        r""":math:`\alpha + \beta`, the rate at which a variance shock decays per step."""
+        return self.alpha + self.beta
+
+    @property
+    def unconditional_variance(self) -> float:
+        r"""Unconditional variance per step, :math:`\bar h = \omega/(1-\alpha-\beta)`."""
+        return self.omega / (1.0 - self.persistence)
+
+    @property
+    def annual_volatility(self) -> float:
+        r"""Unconditional annualised volatility :math:`\sqrt{\bar h / \Delta t}`."""
+        return math.sqrt(self.unconditional_variance / self.dt)
+
+    @property
+    def kurtosis(self) -> float:
+        r"""Unconditional kurtosis of :math:`\varepsilon_t`,
+        :math:`3(1 - (\alpha+\beta)^2)/(1 - (\alpha+\beta)^2 - 2\alpha^2)`; ``inf`` when the
+        fourth moment does not exist. Normal shocks have 3.
+
+        Examples
+        --------
+        >>> round(GARCH11().kurtosis, 3)
+        4.007
+        """
+        p2 = self.persistence**2
+        denom = 1.0 - p2 - 2.0 * self.alpha**2
+        return 3.0 * (1.0 - p2) / denom if denom > 0 else math.inf
+
+    def variance_moments(
+        self, n_steps: int, h0: float | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        r"""Exact :math:`E[h_t]` and :math:`E[h_t^2]`, :math:`t = 0, \dots, n-1`, from :math:`h_0`.
+
+        From :math:`h_{t+1} = \omega + (\alpha Z_t^2 + \beta) h_t` with :math:`Z_t` independent
+        of :math:`h_t`:
+
+        .. math::
+            E[h_{t+1}] &= \omega + (\alpha + \beta) E[h_t], \\
+            E[h_{t+1}^2] &= \omega^2 + 2\omega(\alpha+\beta) E[h_t]
+                + (3\alpha^2 + 2\alpha\beta + \beta^2) E[h_t^2].
+
+        Hence :math:`E[\varepsilon_t^2] = E[h_t]` and :math:`E[\varepsilon_t^4] = 3 E[h_t^2]`.
+
+        Parameters
+        ----------
+        n_steps : int
+            Number of steps, >= 1.
+        h0 : float, optional
+            Initial conditional variance, > 0; default the unconditional variance.
+
+        Returns
+        -------
+        (ndarray, ndarray)
+            :math:`E[h_t]` and :math:`E[h_t^2]`, each of shape ``(n_steps,)``.
+        """
+        n = positive_int("n_steps", n_steps)
+        h = self.unconditional_variance if h0 is None else float(positive("h0", h0))
+        m1 = np.empty(n)
+        m2 = np.empty(n)
+        m1[0], m2[0] = h, h * h
+        a, b, w = self.alpha, self.beta, self.omega
+        c2 = 3.0 * a * a + 2.0 * a * b + b * b
+        for t in range(1, n):
+            m2[t] = w * w + 2.0 * w * (a + b) * m1[t - 1] + c2 * m2[t - 1]
+            m1[t] = w + (a + b) * m1[t - 1]
+        return m1, m2
+
+    def simulate(
+        self,
+        n_paths: int,
+        n_steps: int,
+        rng: np.random.Generator,
+        *,
+        s0: float = 1.0,
+        h0: float | None = None,
+        log: bool = False,
+    ) -> FloatArray:
+        r"""GARCH(1,1) price paths on the model's grid; see :meth:`simulate_with_variance`.
+
+        Examples
+        --------
+        >>> paths = GARCH11().simulate(4, 48, np.random.default_rng(2), s0=100.0)
+        >>> paths.shape, float(paths[1, 0])
+        ((4, 49), 100.0)
+        """
+        n_paths = positive_int("n_paths", n_paths)
+        n_steps = positive_int("n_steps", n_steps)
+        start = float(positive("s0", s0))
+        h_start = self.unconditional_variance if h0 is None else float(positive("h0", h0))
+        return self._run(n_paths, n_steps, rng, s0=start, h0=h_start, log=log, variance=None)
+
+    def simulate_with_variance(
+        self,
+        n_paths: int,
+        n_steps: int,
+        rng: np.random.Generator,
+        *,
+        s0: float = 1.0,
+        h0: float | None = None,
+        log: bool = False,
+    ) -> tuple[FloatArray, FloatArray]:
+        r"""GARCH(1,1) price paths and their conditional variances.
+
+        The recursion runs step by step, vectorised over paths. All normals are drawn first, in
+        one fill of shape ``(n_steps + 1, n_paths)`` (time-major, so each step is contiguous).
+
+        Parameters
+        ----------
+        n_paths, n_steps : int
+            Number of paths and of steps, >= 1.
+        rng : numpy.random.Generator
+            Source of all randomness.
+        s0 : float, default 1.0
+            Start price, > 0.
+        h0 : float, optional
+            Conditional variance of the first step, > 0; default the unconditional variance
+            (so that :math:`E[h_t] = \bar h` at every step).
+        log : bool, default False
+            Return log prices.
+
+        Returns
+        -------
+        paths : ndarray, shape (n_paths, n_steps + 1)
+            Prices (or log prices), column 0 the start.
+        variance : ndarray, shape (n_paths, n_steps)
+            :math:`h_t`, the conditional variance of the step from :math:`t` to :math:`t+1`.
+
+        Raises
+        ------
+        ValueError
+            If a count is < 1 or ``s0``/``h0`` is not finite and > 0.
+        """
+        n_paths = positive_int("n_paths", n_paths)
+        n_steps = positive_int("n_steps", n_steps)
+        s0 = float(positive("s0", s0))
+        h_start = self.unconditional_variance if h0 is None else float(positive("h0", h0))
+        variance = np.empty((n_steps, n_paths))
+        paths = self._run(n_paths, n_steps, rng, s0=s0, h0=h_start, log=log, variance=variance)
+        return paths, np.ascontiguousarray(variance.T)
+
+    def _run(
+        self,
+        n_paths: int,
+        n_steps: int,
+        rng: np.random.Generator,
+        *,
+        s0: float,
+        h0: float,
+        log: bool,
+        variance: FloatArray | None,
+    ) -> FloatArray:
+        """The recursion in time-major layout, returned as its path-major transposed view."""
+        steps = rng.standard_normal((n_steps + 1, n_paths))  # row t + 1: Z_t, then ln P_{t+1}
+        steps[0] = math.log(s0)
+        h = np.full(n_paths, h0)
+        eps = np.empty(n_paths)
+        half = np.empty(n_paths)
+        a, b, w, mdt = self.alpha, self.beta, self.omega, self.mu * self.dt
+        for t in range(n_steps):
+            if variance is not None:
+                variance[t] = h
+            x = steps[t + 1]
+            np.sqrt(h, out=eps)
+            eps *= x  # eps_t = sqrt(h_t) Z_t
+            np.multiply(h, 0.5, out=half)
+            np.subtract(eps, half, out=x)  # r_t = eps_t - h_t / 2 (+ mu dt)
+            if mdt:
+                x += mdt
+            x += steps[t]  # ln P_{t+1} = ln P_t + r_t, summed here while both rows are hot
+            h *= b
+            eps *= eps
+            eps *= a
+            h += eps
+            h += w  # h_{t+1} = omega + alpha eps_t^2 + beta h_t
+        if not log:
+            np.exp(steps, out=steps)
+            steps[0] = s0
+        # The path-major result is the transpose of the time-major buffer: a view, no copy
+        # (a Fortran-ordered array of shape (n_paths, n_steps + 1)).
+        return steps.T
