@@ -292,7 +292,9 @@ def typed_numbers(text: str, allowed: frozenset[str] = ALLOWED_LITERALS) -> list
        the computation, like the paper's 100x (a leverage that is a result, ``1.3x``, is not
        an integer and must be glued);
     5. one of ``allowed`` (:data:`ALLOWED_LITERALS`): the paper's own values where the prose
-       quotes the paper, and the statistical levels of the book's method.
+       quotes the paper, and the statistical levels of the book's method;
+    6. outside math, a calendar year (``2018``, ``2018-2020``: the dates of a data set) and the
+       name of a hash function (``sha256``, ``SHA-256``).
 
     Every other number, with its ``%``, ``x``, ``th`` or ``C`` suffix, is returned.
 
@@ -306,6 +308,8 @@ def typed_numbers(text: str, allowed: frozenset[str] = ALLOWED_LITERALS) -> list
     ['720', '0.99']
     >>> typed_numbers(r"at 25x about 1.3x, $g \approx -3{,}000$ in $720$ steps")
     ['1.3x', '3{,}000', '720']
+    >>> typed_numbers("candles of 2018-2022, fitted to 2018-2020; a SHA-256 hash; 2018.5")
+    ['2018.5']
     """
     t = GLUE_REFERENCE.sub(" ", text)
     t = _ROLE.sub(" ", t)
@@ -323,11 +327,18 @@ def typed_numbers(text: str, allowed: frozenset[str] = ALLOWED_LITERALS) -> list
     return found + _text_numbers(t[position:], allowed)
 
 
+# A calendar year or range of years in prose (not followed by a decimal part), or a hash name.
+_YEAR_OR_HASH = re.compile(
+    r"(?<![\d.])(?:19|20)\d\d(?:-(?:19|20)\d\d)?(?!\.?\d)|\b(?:sha256|SHA-256)\b"
+)
+
+
 def _is_allowed(token: str, allowed: frozenset[str]) -> bool:
     return token in allowed or token.replace("\\%", "%") in allowed
 
 
 def _text_numbers(text: str, allowed: frozenset[str]) -> list[str]:
+    text = _YEAR_OR_HASH.sub(" ", text)
     return [
         m.group(0)
         for m in _NUMBER.finditer(text)
