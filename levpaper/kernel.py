@@ -46,7 +46,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, overload
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 import numpy as np
 
@@ -71,6 +71,8 @@ Real = float | FloatArray
 """A Python float or a float64 array: what every kernel function takes."""
 
 BoolArray = np.ndarray[tuple[int, ...], np.dtype[np.bool_]]
+
+_R = TypeVar("_R", bound="float | FloatArray")
 
 
 # --- swaps (E1) ---------------------------------------------------------------------------------
@@ -536,24 +538,28 @@ def liquidation_penalty(traded: Real, equity: Real, rate: Real) -> Real:
     return np.minimum(rate * traded, np.maximum(equity, 0.0))
 
 
-class Settlement(NamedTuple):
-    """The result of :func:`settle` (floats or arrays)."""
+class Settlement(NamedTuple, Generic[_R]):
+    """The result of :func:`settle`: floats, or arrays of the inputs' broadcast shape."""
 
-    cash: Real
+    cash: _R
     """What is left to the trader, >= 0."""
-    fund: Real
+    fund: _R
     """The insurance fund after the penalty and what it paid."""
-    bad_debt: Real
+    bad_debt: _R
     """The part of the shortfall the fund could not pay (new bad debt), >= 0."""
-    penalty: Real
+    penalty: _R
     """The penalty paid into the fund (:func:`liquidation_penalty`)."""
-    shortfall: Real
+    shortfall: _R
     """The negative remainder after the penalty, as a positive amount (0 if none)."""
-    fund_paid: Real
+    fund_paid: _R
     """The part of the shortfall the fund paid."""
 
 
-def settle(cash: Real, traded: Real, fund: Real, rate: Real) -> Settlement:
+@overload
+def settle(cash: float, traded: float, fund: float, rate: float) -> Settlement[float]: ...  # type: ignore[overload-overlap]
+@overload
+def settle(cash: Real, traded: Real, fund: Real, rate: Real) -> Settlement[FloatArray]: ...
+def settle(cash: Any, traded: Any, fund: Any, rate: Any) -> Any:
     r"""Settle closed accounts: penalty (capped by the cash) to the fund, shortfall from the fund,
     then bad debt.
 
