@@ -584,7 +584,8 @@ def settle(cash: Any, traded: Any, fund: Any, rate: Any) -> Any:
     -------
     Settlement
         ``(cash, fund, bad_debt, penalty, shortfall, fund_paid)``. Conservation:
-        ``cash + fund + (shortfall - bad_debt)`` equals the ``cash + fund`` before, up to rounding.
+        ``cash + fund - bad_debt`` equals the ``cash + fund`` before, up to rounding (bad debt is
+        the B created to close the hole).
 
     Examples
     --------
