@@ -56,6 +56,7 @@ ENV_ID = "levpaper/LeveragedSwap-v0"
 
 ActionMode = Literal["discrete", "box"]
 _MODES: tuple[str, ...] = ("discrete", "box")
+_F32 = np.dtype(np.float32)
 
 
 class MarketView(NamedTuple):
@@ -960,7 +961,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         x, y, cash, q, w, fund, bad, v, _, wealth, pext, t = self._state
         inv_c0 = self._inv_c0
         m = self._m
-        hi = HIGH
+        h0, h1, h2, _, h4, h5, h6, _, h8, _, _, _, h12, _ = HIGH
         qp = q * p
         n = abs(qp)
         lev = qp / (e if e > TINY else TINY)
@@ -971,7 +972,8 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         f4 = e * inv_c0
         f6 = sqrt(v * self._inv_dt)
         f8 = n * inv_c0
-        f9 = e / max(n, e, TINY)  # <= 1, 1 when flat
+        d9 = n if n > e else e
+        f9 = e / (d9 if d9 > TINY else TINY)  # <= 1, 1 when flat
         if q != 0:
             s = 1.0 if q > 0 else -1.0
             f10 = s + cash / (n - m * qp)
@@ -983,22 +985,22 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         f12 = w * inv_c0
         obs = np.array(
             [
-                f0 if f0 < hi[0] else hi[0],
-                f1 if f1 < hi[1] else hi[1],
-                f2 if f2 < hi[2] else hi[2],
+                f0 if f0 < h0 else h0,
+                f1 if f1 < h1 else h1,
+                f2 if f2 < h2 else h2,
                 -1.0 if f3 < -1 else (1.0 if f3 > 1 else f3),
-                f4 if f4 < hi[4] else hi[4],
-                sv if sv < hi[5] else hi[5],
-                f6 if f6 < hi[6] else hi[6],
+                f4 if f4 < h4 else h4,
+                sv if sv < h5 else h5,
+                f6 if f6 < h6 else h6,
                 s,
-                f8 if f8 < hi[8] else hi[8],
+                f8 if f8 < h8 else h8,
                 f9,
                 f10,
                 f11,
-                f12 if f12 < hi[12] else hi[12],
+                f12 if f12 < h12 else h12,
                 self._cap * m,
             ],
-            dtype=np.float32,
+            _F32,
         )
         info = {
             "profit": profit,

@@ -72,6 +72,8 @@ Real = float | FloatArray
 
 BoolArray = np.ndarray[tuple[int, ...], np.dtype[np.bool_]]
 
+_sqrt = math.sqrt
+
 _R = TypeVar("_R", bound="float | FloatArray")
 
 
@@ -302,22 +304,19 @@ def arbitrage_factors(x: Any, y: Any, p: Any, g: Any) -> Any:
     >>> bool(fa[0][0] == fx and fa[1][0] == fy), (float(fa[0][1]), float(fa[1][1]))
     (True, (1.0, 1.0))
     """
-    h2 = 0.5 * (1.0 + g)
-    hh4 = h2 * h2
     rb = g * x * p / y
     rs = g * g / rb
     if isinstance(rb, float):
-        if rb > rs:
-            d = rb - 1.0
-            if d > 0:
-                u = d / (h2 + math.sqrt(hh4 + g * d))
-                return 1.0 / (1.0 + g * u), 1.0 + u
-            return 1.0, 1.0
-        d = rs - 1.0
+        d = (rb if rb > rs else rs) - 1.0
         if d > 0:
-            u = d / (h2 + math.sqrt(hh4 + g * d))
+            h2 = 0.5 * (1.0 + g)
+            u = d / (h2 + _sqrt(h2 * h2 + g * d))
+            if rb > rs:
+                return 1.0 / (1.0 + g * u), 1.0 + u
             return 1.0 + u, 1.0 / (1.0 + g * u)
         return 1.0, 1.0
+    h2 = 0.5 * (1.0 + g)
+    hh4 = h2 * h2
     d = np.maximum(rb, rs)
     d -= 1.0
     np.maximum(d, 0.0, out=d)

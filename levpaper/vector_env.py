@@ -173,7 +173,16 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._lev_step = cfg.leverage_step * self._cap
         self._mark: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = (z, z, z, z)
         self._autoreset = np.zeros(n, dtype=np.bool_)
-        # random streams
+        self._init_streams(cfg, n)
+        self._started = False
+        self._obs64 = np.empty((N_FEATURES, n))
+        self._scale = ObservationScale(
+            self._m, self._inv_c0, self._inv_p0, self._inv_x0, self._inv_y0, self._inv_dt,
+            self._horizon, self._inv_h,
+        )  # fmt: skip
+
+    def _init_streams(self, cfg: LeveragedSwapConfig, n: int) -> None:
+        """The per-copy random streams and the blocks of gross returns drawn from them."""
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._stream = np.full(n, mk.stream_start(cfg.process))
         # a replayed series is shared: each copy reads it at its own position, no blocks needed
@@ -185,12 +194,6 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._row = np.arange(n, dtype=np.int64) * BLOCK
         self._row_end = self._row + BLOCK
         self._pos = self._row_end.copy()  # flat index of the next ratio; row end = exhausted
-        self._started = False
-        self._obs64 = np.empty((N_FEATURES, n))
-        self._scale = ObservationScale(
-            self._m, self._inv_c0, self._inv_p0, self._inv_x0, self._inv_y0, self._inv_dt,
-            self._horizon, self._inv_h,
-        )  # fmt: skip
 
     # -- curriculum hook ----------------------------------------------------------------------
 
