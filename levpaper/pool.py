@@ -1044,7 +1044,7 @@ class ConstantProductPool:
         """
         x, y = self._reserves(token_in)
         dx = _scalar_positive("amount_in", amount_in)
-        out = kernel.swap_out(dx, x, y, kernel.fee_factor(self.fee))
+        out = kernel.swap_out(dx, x, y, 1.0 - self.fee)
         if not out < y:
             raise _drain_error("amount_in", amount_in)
         return out
@@ -1107,7 +1107,7 @@ class ConstantProductPool:
         dy = _scalar_positive("amount_out", amount_out)
         if not dy < y:
             raise ValueError(f"amount_out must be < reserve_out, got {amount_out!r} >= {y!r}")
-        paid = kernel.swap_in(dy, x, y, kernel.fee_factor(self.fee))
+        paid = kernel.swap_in(dy, x, y, 1.0 - self.fee)
         if not paid < math.inf:
             raise ValueError(f"amount_out is too close to the reserve, got {amount_out!r}")
         return paid
@@ -1171,7 +1171,7 @@ class ConstantProductPool:
         p = _scalar_positive("price", price)
         one_of("rule", rule, _RULES)
         d_a, d_b, profit, out, rout = kernel.arbitrage(
-            self.reserve_a, self.reserve_b, p, kernel.fee_factor(self.fee), rule == "band_edge"
+            self.reserve_a, self.reserve_b, p, 1.0 - self.fee, rule == "band_edge"
         )
         _check_arbitrage_output(out, rout, price)
         return ArbitrageTrade(float(d_a), float(d_b), float(profit))
