@@ -2,8 +2,9 @@ r"""The multi-agent market of sections 4.3, 5, 6 and 7: cascades, risk controls,
 
 Hundreds to thousands of leveraged traders (isolated-margin positions, heterogeneous leverage,
 side and margin, rule-based or trained policies) trade against one or several constant-product
-pools of a risky token :math:`A_j` against the numeraire B, as in the reference market model
-(SCIENCE.md, section 2, and :mod:`levpaper.margin`, whose conventions are kept exactly):
+pools of a risky token :math:`A_j` against the numeraire B, as in the book's margin engine
+(:mod:`levpaper.margin`, ledger rows E7 and E8 in ``book/ledger.toml``, whose conventions are kept
+exactly):
 :math:`C = N/L` at open, maintenance :math:`m` on the current notional, liquidation when
 :math:`E < m q P_\text{mark}`, worst margin ratio first, closed through the pool, a penalty
 :math:`\rho` of the notional closed to the insurance fund (capped at the equity left), a shortfall

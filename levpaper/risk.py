@@ -49,7 +49,7 @@ from levpaper._validate import (
     positive_int,
     scalar_or_array,
 )
-from levpaper.first_passage import Side, _side, liquidation_barrier
+from levpaper.first_passage import Side, liquidation_barrier, side_sign
 
 __all__ = [
     "QuantileEstimate",
@@ -461,7 +461,7 @@ def leveraged_return(
     >>> leveraged_return(-0.02, 100, truncate=False)
     -2.0
     """
-    s = _side(side)
+    s = side_sign(side)
     r = in_range("price_return", price_return, -1.0, math.inf, low_closed=False, high_closed=False)
     lev = positive("leverage", leverage)
     out = s * lev * r
@@ -514,7 +514,7 @@ def path_leveraged_return(
         raise ValueError(
             f"paths must have shape (n_paths, n_steps + 1) with n_steps >= 1, got {p.shape}"
         )
-    s = _side(side)
+    s = side_sign(side)
     lev = float(positive("leverage", leverage))
     rel = p[:, 1:] / p[:, :1]
     close = rel[:, -1]
@@ -576,7 +576,7 @@ def leveraged_return_moments(
     >>> round(var_t, 4)
     8.0494
     """
-    s = _side(side)
+    s = side_sign(side)
     lev = positive("leverage", leverage)
     vol = positive("sigma", sigma)
     t = positive("horizon", horizon)
@@ -658,7 +658,7 @@ def var_es_parametric(
     >>> var_es_parametric(100, 0.8, 1 / 365, alpha=0.99)  # capped at the margin
     VaRES(var=1.0, es=1.0)
     """
-    s = _side(side)
+    s = side_sign(side)
     lev = float(positive("leverage", leverage))
     vol = float(positive("sigma", sigma))
     t = float(positive("horizon", horizon))
