@@ -9,7 +9,8 @@ exactly):
 :math:`E < m q P_\text{mark}`, worst margin ratio first, closed through the pool, a penalty
 :math:`\rho` of the notional closed to the insurance fund (capped at the equity left), a shortfall
 paid by the fund and, when it is empty, recorded as bad debt. Arbitrageurs bring every pool to
-its external price with the fee-aware closed form :func:`levpaper.pool.arbitrage_trade`.
+its external price with the fee-aware closed form :func:`levpaper.kernel.arbitrage` (rule
+``"optimal"`` of :func:`levpaper.pool.arbitrage_trade`).
 
 **Order of events in step** :math:`t = 1, \dots, T` (the external paths are generated up front
 from a seeded generator, so every arm of a comparison sees the same paths and traders):
@@ -69,17 +70,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
 from levpaper import _market_kernel as mk
+from levpaper import kernel
 from levpaper._market_kernel import OBS_HIGH, OBS_LOW
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.agents import Policy as AgentPolicy
-from levpaper.pool import arbitrage_trade
 from levpaper.processes import HOURLY_DT
 from levpaper.risk import (
     exposure_entropy,
@@ -963,30 +964,42 @@ def _check_inputs(
     return ext
 
 
-def _liquidation_queue(
+class _Queue(NamedTuple):
+    """One side's liquidation queue in a pool: traders in order and their positions (floats)."""
+
+    trader: list[int]
+    q: list[float]
+    n: list[float]
+    c: list[float]
+    primary: list[bool]  # below maintenance at the mark at the start of the cascade
+
+
+def _liquidation_queues(
     q: FloatArray, n: FloatArray, c: FloatArray, side: FloatArray, live: BoolArray, m: float,
     mark: float,
-) -> tuple[IntArray, IntArray, list[float], list[float], int, int] | None:  # fmt: skip
+) -> tuple[_Queue, _Queue] | None:  # fmt: skip
     r"""The liquidation order of one pool's open positions, or None if none is liquidatable.
 
-    Liquidation prices :math:`P_\text{liq} = (N - sC)/(q(1 - sm))` (:math:`E = m q P` there);
-    longs in decreasing, shorts in increasing order of it (worst margin ratio first at any
-    mark); returns the two orders, their liquidation prices and the sizes of the primary sets
-    (positions below maintenance at ``mark``).
+    Longs in decreasing, shorts in increasing order of the liquidation price
+    :math:`P_\text{liq} = (N - sC)/(q(1 - sm))` (where :math:`E = mqP`), which is the order of
+    the margin ratio :math:`E/(qP)` at any mark (worst first); the primary set is the positions
+    below maintenance at ``mark`` (:func:`levpaper.kernel.liquidatable`).
     """
+    notional = q * mark
+    below = live & kernel.liquidatable(c + side * (notional - n), notional, m)
+    if not below.any():
+        return None
     with np.errstate(divide="ignore", invalid="ignore"):
         liq = (n - side * c) / (q * (1.0 - side * m))
-    long_ = live & (side > 0)
-    short = live & (side < 0)
-    if not ((long_ & (liq > mark)).any() or (short & (liq < mark)).any()):
-        return None
-    li = np.flatnonzero(long_)
+    li = np.flatnonzero(live & (side > 0))
     li = li[np.argsort(-liq[li], kind="stable")]
-    si = np.flatnonzero(short)
+    si = np.flatnonzero(live & (side < 0))
     si = si[np.argsort(liq[si], kind="stable")]
-    n_l0 = int(np.searchsorted(-liq[li], -mark, side="left"))
-    n_s0 = int(np.searchsorted(liq[si], mark, side="left"))
-    return li, si, liq[li].tolist(), liq[si].tolist(), n_l0, n_s0
+
+    def queue(k: IntArray) -> _Queue:
+        return _Queue(k.tolist(), q[k].tolist(), n[k].tolist(), c[k].tolist(), below[k].tolist())
+
+    return queue(li), queue(si)
 
 
 class Market:
@@ -1310,11 +1323,14 @@ class Market:
     def _arbitrage(self, ext: FloatArray) -> None:
         """Arbitrageurs trade every pool to its external price (the fee band's edge)."""
         f = self._config.fee
+        g = kernel.fee_factor(f)
         for j in range(self._config.n_pools):
-            tr = arbitrage_trade(float(self._x[j]), float(self._y[j]), float(ext[j]), f)
-            da, db = float(tr.amount_a), float(tr.amount_b)
+            price = float(ext[j])
+            da, db, _, out, rout = kernel.arbitrage(float(self._x[j]), float(self._y[j]), price, g)
             if da == 0.0 and db == 0.0:
                 continue
+            if not out < rout:
+                raise ValueError(f"external price {price!r} of pool {j} would empty the pool")
             self._x[j] += da
             self._y[j] += db
             self._arb_a[j] -= da
@@ -1364,10 +1380,10 @@ class Market:
             if not live.any():
                 continue
             mark0 = float(marks[j])
-            queue = _liquidation_queue(self._q[j], self._n[j], self._c[j], self._side, live,
-                                       float(self._m[j]), mark0)  # fmt: skip
-            if queue is not None:
-                self._cascade_in_pool(j, t, mark0, queue)
+            queues = _liquidation_queues(self._q[j], self._n[j], self._c[j], self._side, live,
+                                         float(self._m[j]), mark0)  # fmt: skip
+            if queues is not None:
+                self._cascade_in_pool(j, t, mark0, *queues)
 
     def _bookkeeping(self, t: int) -> None:
         """Records of step ``t`` and the conservation check."""
@@ -1448,19 +1464,19 @@ class Market:
     def _clear(self, j: int, dq: FloatArray) -> float:
         """Net the signed A orders ``dq`` (buy > 0) of pool ``j``; return the uniform price."""
         x, y, f = float(self._x[j]), float(self._y[j]), self._config.fee
-        g = 1.0 - f
+        g = kernel.fee_factor(f)
         d = float(dq.sum())
         if d > 0:
             if not d < x:
                 raise ValueError(f"net order of pool {j} exceeds its reserve of A")
-            b_in = y * d / (g * (x - d))
+            b_in = kernel.swap_in(d, y, x, g)  # B in for d of A out
             self._x[j] = x - d
             self._y[j] = y + b_in
             self._fees_b += f * b_in
             return b_in / d
         if d < 0:
             a_in = -d
-            b_out = y * g * a_in / (x + g * a_in)
+            b_out = kernel.swap_out(a_in, x, y, g)
             self._x[j] = x + a_in
             self._y[j] = y - b_out
             self._fees_a[j] += f * a_in
@@ -1497,19 +1513,12 @@ class Market:
                 self._flat(j, int(i), t)
 
     def _settle(self, equity: float, traded: float, penalise: bool) -> tuple[float, float, float]:
-        """Pay out a closed position: (penalty, bad debt, payout)."""
-        penalty = 0.0
-        if penalise:
-            penalty = min(self._config.liquidation_penalty * traded, max(equity, 0.0))
-        equity -= penalty
-        self._fund += penalty
-        bad = 0.0
-        if equity < 0:
-            paid = min(-equity, self._fund)
-            self._fund -= paid
-            bad = -equity - paid
-            self._bad_debt += bad
-        return penalty, bad, max(equity, 0.0)
+        """Settle a closed position (:func:`levpaper.kernel.settle`); (penalty, bad debt, cash)."""
+        rate = self._config.liquidation_penalty if penalise else 0.0
+        st = kernel.settle(equity, traded, self._fund, rate)
+        self._fund = float(st.fund)
+        self._bad_debt += float(st.bad_debt)
+        return float(st.penalty), float(st.bad_debt), float(st.cash)
 
     def _flat(self, j: int, i: int, t: int) -> None:
         self._q[j, i] = self._n[j, i] = self._c[j, i] = 0.0
@@ -1517,55 +1526,50 @@ class Market:
         cd = self._config.cooldown
         self._reopen_at[j, i] = np.iinfo(np.int64).max if cd is None else t + cd
 
-    def _cascade_in_pool(
-        self, j: int, t: int, mark0: float,
-        queue: tuple[IntArray, IntArray, list[float], list[float], int, int],
-    ) -> None:  # fmt: skip
+    def _cascade_in_pool(self, j: int, t: int, mark0: float, longs: _Queue, shorts: _Queue) -> None:
         """Close pool ``j``'s positions below maintenance one by one, worst margin ratio first,
         until none is left (a spot mark moves with each sale, a TWAP mark stays at ``mark0``)."""
-        li, si, l_liq, s_liq, n_l0, n_s0 = queue
+        m = float(self._m[j])
         kl = ks = 0
+        n_l, n_s = len(longs.trader), len(shorts.trader)
         spot_mark = self._mark_kind == "spot"
-        q, n, c = self._q[j], self._n[j], self._c[j]
         while True:
             p = float(self._y[j]) / float(self._x[j]) if spot_mark else mark0
-            cand_l = kl < len(l_liq) and p < l_liq[kl]
-            cand_s = ks < len(s_liq) and p > s_liq[ks]
+            cand_l = cand_s = False
+            if kl < n_l:
+                nl = longs.q[kl] * p
+                el = longs.c[kl] + (nl - longs.n[kl])
+                cand_l = kernel.liquidatable(el, nl, m)
+            if ks < n_s:
+                ns = shorts.q[ks] * p
+                es = shorts.c[ks] + (shorts.n[ks] - ns)
+                cand_s = kernel.liquidatable(es, ns, m)
             if not (cand_l or cand_s):
                 break
             take_long = cand_l
             if cand_l and cand_s:  # both below maintenance: the lower margin ratio first
-                il, is_ = int(li[kl]), int(si[ks])
-                rl = (c[il] + q[il] * p - n[il]) / (q[il] * p)
-                rs = (c[is_] - q[is_] * p + n[is_]) / (q[is_] * p)
-                take_long = bool(rl <= rs)
+                take_long = el / nl <= es / ns
             if take_long:
-                self._liquidate_one(j, int(li[kl]), t, p, True, kl >= n_l0)
+                self._liquidate_one(j, longs.trader[kl], t, p, True, not longs.primary[kl])
                 kl += 1
             else:
-                self._liquidate_one(j, int(si[ks]), t, p, False, ks >= n_s0)
+                self._liquidate_one(j, shorts.trader[ks], t, p, False, not shorts.primary[ks])
                 ks += 1
 
     def _liquidate_one(self, j: int, i: int, t: int, p: float, long: bool, induced: bool) -> None:
         """Close trader ``i``'s position in pool ``j`` through the pool and settle it."""
-        cfg = self._config
-        f = cfg.fee
-        g = 1.0 - f
+        f = self._config.fee
         x, y = float(self._x[j]), float(self._y[j])
         q, nb, c = float(self._q[j, i]), float(self._n[j, i]), float(self._c[j, i])
         equity = c + (q * p - nb if long else nb - q * p)
+        if not (long or q < x):
+            raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
+        x, y, recv, pay = kernel.close_trade(x, y, q if long else -q, kernel.fee_factor(f))
+        db = recv + pay  # the B traded
         if long:
-            db = y * g * q / (x + g * q)
-            x += q
-            y -= db
             self._fees_a[j] += f * q
             realised = db - nb
         else:
-            if not q < x:
-                raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
-            db = y * q / (g * (x - q))
-            x -= q
-            y += db
             self._fees_b += f * db
             realised = nb - db
         self._x[j], self._y[j] = x, y

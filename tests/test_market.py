@@ -170,6 +170,24 @@ def test_short_cascade_mirrors_the_long_one() -> None:
     assert res.post_cascade_price[0, 1] > res.pool_price[0, 1] * 0.999  # sales pushed it up
 
 
+def test_worst_margin_ratio_first_when_longs_and_shorts_are_both_below_maintenance() -> None:
+    # a flat external price; the dynamic maintenance rate (eta = 5: m_1 = 2.4%) puts every
+    # position above 42x below maintenance at once, longs and shorts interleaved by margin ratio
+    cfg = MarketConfig(n_traders=6, n_steps=1, pool_liquidity=1e9, eta=5.0, cooldown=None)
+    pop = _population([1, -1, 1, -1, 1, -1], [95.0, 90.0, 80.0, 70.0, 50.0, 55.0])
+    mkt = Market(cfg, pop, _path(cfg, [cfg.price0]), control=Control(dynamic_maintenance=True))
+    # margin ratios at the mark after the opening (the net buy's fee and impact: the longs paid
+    # above the spot, the shorts sold above it): 0.0075 (L), 0.0095 (L), 0.0141 (S), 0.0170
+    # (L), 0.0173 (S), 0.0212 (S), all below m_1 = 0.0244
+    ratio = mkt.equity()[0] / (mkt.q[0] * (mkt.y / mkt.x)[0])
+    res = mkt.run()
+    assert res.n_liquidations == 6 and np.all(ratio < res.maintenance[0, 1])
+    assert res.events["trader"].tolist() == np.argsort(ratio).tolist()
+    sides = res.events["side"].tolist()
+    assert int(np.count_nonzero(np.diff(sides))) >= 3  # the two queues interleave
+    assert not res.events["induced"].any()  # all six were below maintenance at the mark
+
+
 # --- controls on constructed paths -------------------------------------------------------------
 
 
