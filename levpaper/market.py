@@ -70,17 +70,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
 from levpaper import _market_kernel as mk
-from levpaper import kernel
 from levpaper._market_kernel import OBS_HIGH, OBS_LOW
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.agents import Policy as AgentPolicy
+from levpaper.market_book import MarketBook
 from levpaper.processes import HOURLY_DT
 from levpaper.risk import (
     exposure_entropy,
@@ -964,44 +964,6 @@ def _check_inputs(
     return ext
 
 
-class _Queue(NamedTuple):
-    """One side's liquidation queue in a pool: traders in order and their positions (floats)."""
-
-    trader: list[int]
-    q: list[float]
-    n: list[float]
-    c: list[float]
-    primary: list[bool]  # below maintenance at the mark at the start of the cascade
-
-
-def _liquidation_queues(
-    q: FloatArray, n: FloatArray, c: FloatArray, side: FloatArray, live: BoolArray, m: float,
-    mark: float,
-) -> tuple[_Queue, _Queue] | None:  # fmt: skip
-    r"""The liquidation order of one pool's open positions, or None if none is liquidatable.
-
-    Longs in decreasing, shorts in increasing order of the liquidation price
-    :math:`P_\text{liq} = (N - sC)/(q(1 - sm))` (where :math:`E = mqP`), which is the order of
-    the margin ratio :math:`E/(qP)` at any mark (worst first); the primary set is the positions
-    below maintenance at ``mark`` (:func:`levpaper.kernel.liquidatable`).
-    """
-    notional = q * mark
-    below = live & kernel.liquidatable(c + side * (notional - n), notional, m)
-    if not below.any():
-        return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        liq = (n - side * c) / (q * (1.0 - side * m))
-    li = np.flatnonzero(live & (side > 0))
-    li = li[np.argsort(-liq[li], kind="stable")]
-    si = np.flatnonzero(live & (side < 0))
-    si = si[np.argsort(liq[si], kind="stable")]
-
-    def queue(k: IntArray) -> _Queue:
-        return _Queue(k.tolist(), q[k].tolist(), n[k].tolist(), c[k].tolist(), below[k].tolist())
-
-    return queue(li), queue(si)
-
-
 class Market:
     """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
 
@@ -1059,30 +1021,19 @@ class Market:
         self._external = ext
         self._policy_fn = policy
         self._policy = policies
-        self._side = population.side.astype(np.float64)
         self._leverage = population.leverage.astype(np.float64)
         self._weights = entropy_weights(
             n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
         )
         self._entropy = float(np.mean(exposure_entropy(self._weights.T)))
-        self._wallet = population.wealth.astype(np.float64).copy()
-        self._wealth0 = self._wallet.copy()
-        # positions, pool axis first
-        self._q = np.zeros((n_p, n))
-        self._n = np.zeros((n_p, n))
-        self._c = np.zeros((n_p, n))
-        self._is_open = np.zeros((n_p, n), dtype=bool)
-        self._reopen_at = np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64)
-        # pools and other accounts
-        self._x = np.full(n_p, cfg.pool_liquidity / cfg.price0)
-        self._y = np.full(n_p, cfg.pool_liquidity)
-        self._x0, self._b0 = self._x.copy(), float(self._y.sum() + self._wallet.sum())
-        self._fund = cfg.insurance_fund
-        self._b0 += self._fund
-        self._bad_debt = 0.0
-        self._arb_a, self._arb_b = np.zeros(n_p), 0.0
-        self._lp_a, self._lp_b = np.zeros(n_p), 0.0
-        self._fees_a, self._fees_b = np.zeros(n_p), 0.0
+        self._wealth0 = population.wealth.astype(np.float64).copy()
+        self._book = MarketBook(  # positions, pools, fund and the other accounts
+            population.side.astype(np.float64), self._wealth0, n_p,
+            cfg.pool_liquidity / cfg.price0, cfg.pool_liquidity, fee=cfg.fee,
+            liquidation_penalty=cfg.liquidation_penalty, insurance_fund=cfg.insurance_fund,
+            cooldown=cfg.cooldown,
+            reopen_at=np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64),
+        )  # fmt: skip
         # volatility state
         self._var = np.full(n_p, cfg.sigma**2 * cfg.dt)
         self._sigma = np.full(n_p, cfg.sigma)
@@ -1090,7 +1041,7 @@ class Market:
         self._m = np.full(n_p, cfg.maintenance_rate)
         self._pause_until = -1
         self._t = 0
-        self._prev_spot = self._x * 0.0 + self._y / self._x
+        self._prev_spot = self._book.x * 0.0 + self._book.y / self._book.x
         self._twap_buf = np.tile(self._prev_spot[:, None], (1, cfg.twap_window))
         # records
         self._pool_price = np.empty((n_p, n_t + 1))
@@ -1144,7 +1095,7 @@ class Market:
     @property
     def side(self) -> FloatArray:
         """Each trader's side, +1.0 long, -1.0 short, shape (n_traders,)."""
-        return _frozen(self._side)
+        return _frozen(self._book.side)
 
     @property
     def policy(self) -> npt.NDArray[np.int8]:
@@ -1160,7 +1111,7 @@ class Market:
     @property
     def wallet(self) -> FloatArray:
         """Each trader's B outside its positions, shape (n_traders,)."""
-        return _frozen(self._wallet)
+        return _frozen(self._book.wallet)
 
     @property
     def initial_wealth(self) -> FloatArray:
@@ -1170,42 +1121,42 @@ class Market:
     @property
     def q(self) -> FloatArray:
         """Position sizes in A (>= 0, 0 when flat), shape (n_pools, n_traders)."""
-        return _frozen(self._q)
+        return _frozen(self._book.q)
 
     @property
     def n(self) -> FloatArray:
         """Entry notionals (cost basis) in B of the positions."""
-        return _frozen(self._n)
+        return _frozen(self._book.n)
 
     @property
     def c(self) -> FloatArray:
         """Margin (collateral) in B of the positions; equity is :math:`C + s(qP - N)`."""
-        return _frozen(self._c)
+        return _frozen(self._book.c)
 
     @property
     def is_open(self) -> BoolArray:
         """Whether each (pool, trader) position is open."""
-        return _frozen(self._is_open)
+        return _frozen(self._book.is_open)
 
     @property
     def x(self) -> FloatArray:
         """The pools' reserves of A, shape (n_pools,)."""
-        return _frozen(self._x)
+        return _frozen(self._book.x)
 
     @property
     def y(self) -> FloatArray:
         """The pools' reserves of B, shape (n_pools,)."""
-        return _frozen(self._y)
+        return _frozen(self._book.y)
 
     @property
     def fund(self) -> float:
         """The insurance fund's balance in B."""
-        return self._fund
+        return self._book.fund
 
     @property
     def bad_debt(self) -> float:
         """Bad debt so far, in B."""
-        return self._bad_debt
+        return self._book.bad_debt
 
     @property
     def sigma(self) -> FloatArray:
@@ -1229,10 +1180,7 @@ class Market:
 
     def equity(self) -> FloatArray:
         """Equity :math:`C + s(qP - N)` of every position at the mark, per (pool, trader)."""
-        marks = self._marks()
-        return np.asarray(
-            self._c + self._side * (self._q * marks[:, None] - self._n), dtype=np.float64
-        )
+        return self._book.equity(self._marks())
 
     def view(self) -> MarketView:
         """A snapshot of the state at the mark: what a trained policy sees (copies)."""
@@ -1240,8 +1188,7 @@ class Market:
 
     def trader_wealth(self) -> FloatArray:
         """Each trader's wallet plus the positive part of its positions' equity at the spot."""
-        eq = self._c + self._side * (self._q * (self._y / self._x)[:, None] - self._n)
-        return np.asarray(self._wallet + np.maximum(eq, 0.0).sum(axis=0), dtype=np.float64)
+        return self._book.trader_wealth()
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -1259,15 +1206,15 @@ class Market:
         self._t = t
         self._withdrawal(t)
         ext = self._external[:, t]
-        self._arbitrage(ext)
+        self._book.arbitrage(ext)
         self._volatility_and_controls(t)
         paused = t <= self._pause_until
         self._paused[t] = paused
         if not paused:
             self._actions(t)
             self._liquidate(t)
-        self._post_price[:, t] = self._y / self._x
-        self._arbitrage(ext)
+        self._post_price[:, t] = self._book.y / self._book.x
+        self._book.arbitrage(ext)
         self._bookkeeping(t)
 
     def run(self) -> RunResult:
@@ -1290,8 +1237,8 @@ class Market:
             control=self._control.name,
             n_liquidations=int(self._liq_count.sum()),
             liquidation_volume=self._liq_volume,
-            bad_debt=self._bad_debt,
-            insurance_fund=self._fund,
+            bad_debt=self._book.bad_debt,
+            insurance_fund=self._book.fund,
             liquidations=self._liq_count.copy(),
             cascade=self._cascade.copy(),
             paused=self._paused.copy(),
@@ -1312,38 +1259,13 @@ class Market:
 
     def _withdrawal(self, t: int) -> None:
         """Scenario: LPs burn ``withdrawal_fraction`` of every pool's reserves."""
-        sc = self._scenario
-        if sc.withdrawal_step == t:
-            frac = sc.withdrawal_fraction
-            self._lp_a += frac * self._x
-            self._lp_b += float((frac * self._y).sum())
-            self._x *= 1.0 - frac
-            self._y *= 1.0 - frac
-
-    def _arbitrage(self, ext: FloatArray) -> None:
-        """Arbitrageurs trade every pool to its external price (the fee band's edge)."""
-        f = self._config.fee
-        g = kernel.fee_factor(f)
-        for j in range(self._config.n_pools):
-            price = float(ext[j])
-            da, db, _, out, rout = kernel.arbitrage(float(self._x[j]), float(self._y[j]), price, g)
-            if da == 0.0 and db == 0.0:
-                continue
-            if not out < rout:
-                raise ValueError(f"external price {price!r} of pool {j} would empty the pool")
-            self._x[j] += da
-            self._y[j] += db
-            self._arb_a[j] -= da
-            self._arb_b -= db
-            if da > 0:
-                self._fees_a[j] += f * da
-            else:
-                self._fees_b += f * db
+        if self._scenario.withdrawal_step == t:
+            self._book.withdraw(self._scenario.withdrawal_fraction)
 
     def _volatility_and_controls(self, t: int) -> None:
         """EWMA volatility of the post-arbitrage spot, circuit breaker (E19), m_t (E17), TWAP."""
         cfg, ctl = self._config, self._control
-        spot = self._y / self._x
+        spot = self._book.y / self._book.x
         r = np.log(spot / self._prev_spot)
         self._prev_spot = spot.copy()
         lam = cfg.ewma_lambda
@@ -1365,29 +1287,29 @@ class Market:
         marks = self._marks()
         tgt = self._targets(t, marks)
         rebalance_now = t > 0 and t % cfg.rebalance_every == 0
-        snapshot = self._wallet.copy()
+        snapshot = self._book.wallet.copy()
         for j in range(cfg.n_pools):
             want, opening, margin = self._orders(j, t, tgt[j], float(marks[j]), snapshot,
                                                  rebalance_now)  # fmt: skip
             if want.any():
-                self._fill(j, t, want, opening, margin, self._clear(j, want))
+                self._book.fill(j, t, want, opening, margin, self._book.clear(j, want))
 
     def _liquidate(self, t: int) -> None:
-        """Liquidation cascade of every pool: worst margin ratio first, mark after each close."""
+        """Liquidation cascade of every pool (:meth:`levpaper.market_book.MarketBook.cascade`)."""
         marks = self._marks()
+        spot_mark = self._mark_kind == "spot"
         for j in range(self._config.n_pools):
-            live = self._is_open[j]
-            if not live.any():
+            if not self._book.is_open[j].any():
                 continue
-            mark0 = float(marks[j])
-            queues = _liquidation_queues(self._q[j], self._n[j], self._c[j], self._side, live,
-                                         float(self._m[j]), mark0)  # fmt: skip
-            if queues is not None:
-                self._cascade_in_pool(j, t, mark0, *queues)
+            for ev in self._book.cascade(j, t, float(self._m[j]), float(marks[j]), spot_mark):
+                self._liq_volume += ev[5]
+                self._liq_count[t] += 1
+                self._cascade[t] += int(ev[9])
+                self._events.append((t, j, *ev[:9], float(ev[9])))
 
     def _bookkeeping(self, t: int) -> None:
         """Records of step ``t`` and the conservation check."""
-        spot = self._y / self._x
+        spot = self._book.y / self._book.x
         self._pool_price[:, t] = spot
         if t == 0:
             self._post_price[:, 0] = spot
@@ -1396,7 +1318,7 @@ class Market:
         if self._wealth is not None:
             self._wealth[t] = self.trader_wealth()
         if self._config.check_conservation:
-            r = self._conservation()
+            r = self._book.conservation()
             self._residual[t] = r
             if not r <= self._config.conservation_tol:
                 raise RuntimeError(f"conservation residual {r:.3g} at step {t} exceeds tolerance")
@@ -1405,23 +1327,24 @@ class Market:
 
     def _marks(self) -> FloatArray:
         if self._mark_kind == "spot":
-            return np.asarray(self._y / self._x, dtype=np.float64)
+            return np.asarray(self._book.y / self._book.x, dtype=np.float64)
         return np.asarray(self._twap_buf.mean(axis=1), dtype=np.float64)
 
     def _view(self, t: int, marks: FloatArray) -> MarketView:
-        eq = self._c + self._side * (self._q * marks[:, None] - self._n)
+        bk = self._book
+        eq = bk.equity(marks)
         with np.errstate(divide="ignore", invalid="ignore"):
-            lev = np.where(self._is_open & (eq > 0), self._q * marks[:, None] / eq, 0.0)
+            lev = np.where(bk.is_open & (eq > 0), bk.q * marks[:, None] / eq, 0.0)
         return MarketView(
-            t, marks.copy(), self._sigma.copy(), self._m.copy(), self._side.astype(np.int8),
-            self._is_open.copy(), self._q.copy(), self._c.copy(), eq, lev, self._wallet.copy(),
-            self._x.copy(), self._y.copy(), self._wealth0.copy(),
+            t, marks.copy(), self._sigma.copy(), self._m.copy(), bk.side.astype(np.int8),
+            bk.is_open.copy(), bk.q.copy(), bk.c.copy(), eq, lev, bk.wallet.copy(), bk.x.copy(),
+            bk.y.copy(), self._wealth0.copy(),
         )  # fmt: skip
 
     def _targets(self, t: int, marks: FloatArray) -> FloatArray:
         """Target leverage per (pool, trader); NaN keeps the position as it is."""
         cfg = self._config
-        tgt = np.broadcast_to(self._leverage, self._q.shape).copy()
+        tgt = np.broadcast_to(self._leverage, self._book.q.shape).copy()
         vol = self._policy == VOL_ADJUSTED
         if vol.any():
             lstar = vol_adjusted_leverage(
@@ -1443,171 +1366,24 @@ class Market:
         rebalance_now: bool,
     ) -> tuple[FloatArray, BoolArray, FloatArray]:  # fmt: skip
         """Pool ``j``'s signed A orders (buy > 0), which traders open and their margins."""
-        cfg, pol, side = self._config, self._policy, self._side
+        cfg, pol, bk = self._config, self._policy, self._book
+        side = bk.side
         agent = pol == AGENT  # a trained policy may open below 1x
-        opening = (~self._is_open[j]) & (t >= self._reopen_at[j]) & (snapshot > 0)
+        opening = (~bk.is_open[j]) & (t >= bk.reopen_at[j]) & (snapshot > 0)
         opening &= np.isfinite(tgt) & ((tgt >= 1.0) | (agent & (tgt > 0.0)))
         margin = np.where(opening, cfg.stake * snapshot * self._weights[j], 0.0)
         opening &= margin > 0
-        spot = float(self._y[j] / self._x[j])
-        want = np.zeros(self._q.shape[1])
+        spot = float(bk.y[j] / bk.x[j])
+        want = np.zeros(bk.q.shape[1])
         want[opening] = side[opening] * margin[opening] * tgt[opening] / spot
-        resize = self._is_open[j] & np.isfinite(tgt)
+        resize = bk.is_open[j] & np.isfinite(tgt)
         resize &= agent | (rebalance_now & ((pol == REBALANCE) | (pol == VOL_ADJUSTED)))
         if resize.any():
-            q, eq = self._q[j], self._c[j] + side * (self._q[j] * mark - self._n[j])
+            q, eq = bk.q[j], bk.c[j] + side * (bk.q[j] * mark - bk.n[j])
             q_star = np.where(eq > 0, tgt * np.maximum(eq, 0.0) / mark, 0.0)
             q_star = np.where(agent, q_star, np.where(eq > 0, q_star, q))
             want += side * np.where(resize, q_star - q, 0.0)
         return want, opening, margin
-
-    def _clear(self, j: int, dq: FloatArray) -> float:
-        """Net the signed A orders ``dq`` (buy > 0) of pool ``j``; return the uniform price."""
-        x, y, f = float(self._x[j]), float(self._y[j]), self._config.fee
-        g = kernel.fee_factor(f)
-        d = float(dq.sum())
-        if d > 0:
-            if not d < x:
-                raise ValueError(f"net order of pool {j} exceeds its reserve of A")
-            b_in = kernel.swap_in(d, y, x, g)  # B in for d of A out
-            self._x[j] = x - d
-            self._y[j] = y + b_in
-            self._fees_b += f * b_in
-            return b_in / d
-        if d < 0:
-            a_in = -d
-            b_out = kernel.swap_out(a_in, x, y, g)
-            self._x[j] = x + a_in
-            self._y[j] = y - b_out
-            self._fees_a[j] += f * a_in
-            return b_out / a_in
-        return y / x
-
-    def _fill(
-        self, j: int, t: int, want: FloatArray, opening: BoolArray, margin: FloatArray,
-        price: float,
-    ) -> None:  # fmt: skip
-        """Book pool ``j``'s cleared orders at ``price``: opens, growths, cuts and full closes."""
-        side = self._side
-        dq = side * want  # > 0 grows the position
-        grow = dq > 0
-        shrink = dq < 0
-        self._wallet[opening] -= margin[opening]
-        self._c[j, opening] = margin[opening]
-        self._is_open[j, opening] = True
-        self._q[j, grow] += dq[grow]
-        self._n[j, grow] += dq[grow] * price
-        if shrink.any():
-            idx = np.flatnonzero(shrink)
-            q, n = self._q[j, idx], self._n[j, idx]
-            cut = -dq[idx]
-            full = cut >= q
-            cut = np.minimum(cut, q)
-            basis_out = np.where(full, n, n * cut / q)
-            self._c[j, idx] += side[idx] * (cut * price - basis_out)
-            self._n[j, idx] -= basis_out
-            self._q[j, idx] -= cut
-            for i in idx[full]:
-                _, _, payout = self._settle(float(self._c[j, i]), 0.0, False)
-                self._wallet[i] += payout
-                self._flat(j, int(i), t)
-
-    def _settle(self, equity: float, traded: float, penalise: bool) -> tuple[float, float, float]:
-        """Settle a closed position (:func:`levpaper.kernel.settle`); (penalty, bad debt, cash)."""
-        rate = self._config.liquidation_penalty if penalise else 0.0
-        st = kernel.settle(equity, traded, self._fund, rate)
-        self._fund = float(st.fund)
-        self._bad_debt += float(st.bad_debt)
-        return float(st.penalty), float(st.bad_debt), float(st.cash)
-
-    def _flat(self, j: int, i: int, t: int) -> None:
-        self._q[j, i] = self._n[j, i] = self._c[j, i] = 0.0
-        self._is_open[j, i] = False
-        cd = self._config.cooldown
-        self._reopen_at[j, i] = np.iinfo(np.int64).max if cd is None else t + cd
-
-    def _cascade_in_pool(self, j: int, t: int, mark0: float, longs: _Queue, shorts: _Queue) -> None:
-        """Close pool ``j``'s positions below maintenance one by one, worst margin ratio first,
-        until none is left (a spot mark moves with each sale, a TWAP mark stays at ``mark0``)."""
-        m = float(self._m[j])
-        kl = ks = 0
-        n_l, n_s = len(longs.trader), len(shorts.trader)
-        spot_mark = self._mark_kind == "spot"
-        while True:
-            p = float(self._y[j]) / float(self._x[j]) if spot_mark else mark0
-            cand_l = cand_s = False
-            if kl < n_l:
-                nl = longs.q[kl] * p
-                el = longs.c[kl] + (nl - longs.n[kl])
-                cand_l = kernel.liquidatable(el, nl, m)
-            if ks < n_s:
-                ns = shorts.q[ks] * p
-                es = shorts.c[ks] + (shorts.n[ks] - ns)
-                cand_s = kernel.liquidatable(es, ns, m)
-            if not (cand_l or cand_s):
-                break
-            take_long = cand_l
-            if cand_l and cand_s:  # both below maintenance: the lower margin ratio first
-                take_long = el / nl <= es / ns
-            if take_long:
-                self._liquidate_one(j, longs.trader[kl], t, p, True, not longs.primary[kl])
-                kl += 1
-            else:
-                self._liquidate_one(j, shorts.trader[ks], t, p, False, not shorts.primary[ks])
-                ks += 1
-
-    def _liquidate_one(self, j: int, i: int, t: int, p: float, long: bool, induced: bool) -> None:
-        """Close trader ``i``'s position in pool ``j`` through the pool and settle it."""
-        f = self._config.fee
-        x, y = float(self._x[j]), float(self._y[j])
-        q, nb, c = float(self._q[j, i]), float(self._n[j, i]), float(self._c[j, i])
-        equity = c + (q * p - nb if long else nb - q * p)
-        if not (long or q < x):
-            raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
-        x, y, recv, pay = kernel.close_trade(x, y, q if long else -q, kernel.fee_factor(f))
-        db = recv + pay  # the B traded
-        if long:
-            self._fees_a[j] += f * q
-            realised = db - nb
-        else:
-            self._fees_b += f * db
-            realised = nb - db
-        self._x[j], self._y[j] = x, y
-        penalty, bad, payout = self._settle(c + realised, db, True)
-        self._wallet[i] += payout
-        self._flat(j, i, t)
-        self._liq_volume += db
-        self._liq_count[t] += 1
-        self._cascade[t] += int(induced)
-        sd = 1 if long else -1
-        self._events.append((t, j, i, sd, p, db / q, q, db, equity, penalty, bad, float(induced)))
-
-    def _conservation(self) -> float:
-        """Largest relative per-token conservation residual (module docstring)."""
-        cash = self._c - self._side * self._n
-        signed = self._side * self._q
-        res_a = self._x + signed.sum(axis=1) + self._arb_a + self._lp_a - self._x0
-        scale_a = self._x + self._q.sum(axis=1) + np.abs(self._arb_a) + self._lp_a + self._x0
-        total_b = (
-            float(self._y.sum())
-            + float(cash.sum())
-            + float(self._wallet.sum())
-            + self._fund
-            + self._arb_b
-            + self._lp_b
-            - self._bad_debt
-        )
-        scale_b = (
-            float(self._y.sum())
-            + float(np.abs(cash).sum())
-            + float(self._wallet.sum())
-            + self._fund
-            + abs(self._arb_b)
-            + self._lp_b
-            + self._bad_debt
-            + self._b0
-        )
-        return max(float(np.max(np.abs(res_a) / scale_a)), abs(total_b - self._b0) / scale_b)
 
 
 def _event_columns(rows: list[tuple[float, ...]]) -> dict[str, npt.NDArray[np.generic]]:
