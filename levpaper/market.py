@@ -1301,10 +1301,13 @@ class Market:
         for j in range(self._config.n_pools):
             if not self._book.is_open[j].any():
                 continue
-            for ev in self._book.cascade(j, t, float(self._m[j]), float(marks[j]), spot_mark):
+            evs = self._book.cascade(j, t, float(self._m[j]), float(marks[j]), spot_mark)
+            if not evs:
+                continue
+            self._liq_count[t] += len(evs)
+            self._cascade[t] += sum(ev[9] for ev in evs)
+            for ev in evs:
                 self._liq_volume += ev[5]
-                self._liq_count[t] += 1
-                self._cascade[t] += int(ev[9])
                 self._events.append((t, j, *ev[:9], float(ev[9])))
 
     def _bookkeeping(self, t: int) -> None:

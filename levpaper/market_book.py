@@ -279,67 +279,75 @@ class MarketBook:
         """Pool ``j``'s liquidation cascade at step ``t``: positions with :math:`E < mN` closed
         one by one, worst margin ratio first (the head of the long or the short queue with the
         lower ratio), the mark recomputed after each close (the spot; with ``spot_mark`` False
-        it stays at ``mark``, a TWAP), until none is left. Returns the liquidations in order."""
+        it stays at ``mark``, a TWAP), until none is left.
+
+        Each is closed through the pool (:func:`levpaper.kernel.close_trade`) and settled with
+        the penalty (:meth:`settle`). Returns the liquidations in order.
+
+        Raises
+        ------
+        ValueError
+            If the pool cannot fill a short's buy-back (the closes before it stand).
+        """
         queues = _liquidation_queues(self.q[j], self.n[j], self.c[j], self.side, self.is_open[j],
                                      m, mark)  # fmt: skip
         if queues is None:
             return []
         longs, shorts = queues
+        f = self.fee
+        g = kernel.fee_factor(f)
+        x, y = float(self.x[j]), float(self.y[j])
         out: list[Liquidation] = []
+        payouts: list[float] = []
         kl = ks = 0
         n_l, n_s = len(longs.trader), len(shorts.trader)
-        while True:
-            p = float(self.y[j]) / float(self.x[j]) if spot_mark else mark
-            cand_l = cand_s = False
-            if kl < n_l:
-                nl = longs.q[kl] * p
-                el = longs.c[kl] + (nl - longs.n[kl])
-                cand_l = kernel.liquidatable(el, nl, m)
-            if ks < n_s:
-                ns = shorts.q[ks] * p
-                es = shorts.c[ks] + (shorts.n[ks] - ns)
-                cand_s = kernel.liquidatable(es, ns, m)
-            if not (cand_l or cand_s):
-                return out
-            take_long = cand_l
-            if cand_l and cand_s:  # both below maintenance: the lower margin ratio first
-                take_long = el / nl <= es / ns
-            if take_long:
-                out.append(self.liquidate(j, longs.trader[kl], t, p, not longs.primary[kl]))
-                kl += 1
-            else:
-                out.append(self.liquidate(j, shorts.trader[ks], t, p, not shorts.primary[ks]))
-                ks += 1
-
-    def liquidate(self, j: int, i: int, t: int, p: float, induced: bool) -> Liquidation:
-        """Close trader ``i``'s position in pool ``j`` through the pool at step ``t`` (trigger
-        mark ``p``) and settle it with the penalty.
-
-        Raises
-        ------
-        ValueError
-            If the pool cannot fill a short's buy-back.
-        """
-        f = self.fee
-        long = bool(self.side[i] > 0)
-        x, y = float(self.x[j]), float(self.y[j])
-        q, nb, c = float(self.q[j, i]), float(self.n[j, i]), float(self.c[j, i])
-        equity = c + (q * p - nb if long else nb - q * p)
-        if not (long or q < x):
-            raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
-        x, y, recv, pay = kernel.close_trade(x, y, q if long else -q, kernel.fee_factor(f))
-        db = recv + pay  # the B traded
-        if long:
-            self.fees_a[j] += f * q
-            realised = db - nb
-        else:
-            self.fees_b += f * db
-            realised = nb - db
-        self.x[j], self.y[j] = x, y
-        penalty, bad, payout = self.settle(c + realised, db, True)
-        self.wallet[i] += payout
-        self.flat(j, i, t)
-        return (i, 1 if long else -1, p, db / q, q, db, equity, penalty, bad, induced)
+        try:
+            while True:
+                p = y / x if spot_mark else mark
+                cand_l = cand_s = False
+                if kl < n_l:
+                    nl = longs.q[kl] * p
+                    el = longs.c[kl] + (nl - longs.n[kl])
+                    cand_l = kernel.liquidatable(el, nl, m)
+                if ks < n_s:
+                    ns = shorts.q[ks] * p
+                    es = shorts.c[ks] + (shorts.n[ks] - ns)
+                    cand_s = kernel.liquidatable(es, ns, m)
+                if not (cand_l or cand_s):
+                    return out
+                take_long = cand_l
+                if cand_l and cand_s:  # both below maintenance: the lower margin ratio first
+                    take_long = el / nl <= es / ns
+                queue, k = (longs, kl) if take_long else (shorts, ks)
+                i, q, nb, c = queue.trader[k], queue.q[k], queue.n[k], queue.c[k]
+                if take_long:
+                    kl += 1
+                    equity = c + (q * p - nb)
+                    x, y, recv, pay = kernel.close_trade(x, y, q, g)  # sell q, exact in
+                    db = recv + pay  # the B traded
+                    self.fees_a[j] += f * q
+                    realised = db - nb
+                else:
+                    ks += 1
+                    equity = c + (nb - q * p)
+                    if not q < x:
+                        raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
+                    x, y, recv, pay = kernel.close_trade(x, y, -q, g)  # buy q back, exact out
+                    db = recv + pay
+                    self.fees_b += f * db
+                    realised = nb - db
+                penalty, bad, payout = self.settle(c + realised, db, True)
+                payouts.append(payout)
+                sd = 1 if take_long else -1
+                out.append((i, sd, p, db / q, q, db, equity, penalty, bad, not queue.primary[k]))
+        finally:  # the pool and the closed positions, whether the cascade ended or failed
+            self.x[j], self.y[j] = x, y
+            if out:
+                idx = np.array([ev[0] for ev in out], dtype=np.int64)
+                self.wallet[idx] += payouts  # each trader once
+                self.q[j, idx] = self.n[j, idx] = self.c[j, idx] = 0.0
+                self.is_open[j, idx] = False
+                self.reopen_at[j, idx] = _NEVER if self.cooldown is None else t + self.cooldown
 
     # -- conservation --------------------------------------------------------------------------
 
