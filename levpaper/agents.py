@@ -43,6 +43,7 @@ from scipy import special
 from levpaper._validate import FloatArray, finite, in_range, positive
 from levpaper.leverage import kelly_leverage
 from levpaper.processes import GBM, HOURLY_DT, MertonJumpDiffusion
+from levpaper.risk import one_step_var as one_step_var  # moved to risk; re-exported for old imports
 from levpaper.risk import vol_adjusted_leverage
 
 __all__ = [
