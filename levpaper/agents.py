@@ -43,8 +43,10 @@ from scipy import special
 from levpaper._validate import FloatArray, finite, in_range, positive
 from levpaper.leverage import kelly_leverage
 from levpaper.processes import GBM, HOURLY_DT, MertonJumpDiffusion
-from levpaper.risk import one_step_var as one_step_var  # moved to risk; re-exported for old imports
-from levpaper.risk import vol_adjusted_leverage
+from levpaper.risk import (
+    one_step_var,  # moved to levpaper.risk; re-exported for old references
+    vol_adjusted_leverage,
+)
 
 __all__ = [
     "FEATURE_NAMES",
@@ -57,6 +59,7 @@ __all__ = [
     "VolatilityAdjustedLeverage",
     "box_action",
     "features",
+    "one_step_var",
 ]
 
 ObsArray = npt.NDArray[np.float32]

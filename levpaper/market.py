@@ -9,7 +9,7 @@ exactly):
 :math:`E < m q P_\text{mark}`, worst margin ratio first, closed through the pool, a penalty
 :math:`\rho` of the notional closed to the insurance fund (capped at the equity left), a shortfall
 paid by the fund and, when it is empty, recorded as bad debt. Arbitrageurs bring every pool to
-its external price with the fee-aware closed form :func:`levpaper.kernel.arbitrage` (rule
+its external price with the fee-aware closed form ``levpaper.kernel.arbitrage`` (rule
 ``"optimal"`` of :func:`levpaper.pool.arbitrage_trade`).
 
 **Order of events in step** :math:`t = 1, \dots, T` (the external paths are generated up front

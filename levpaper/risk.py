@@ -691,7 +691,7 @@ def var_es_parametric(
 def one_step_var(sigma: npt.ArrayLike, dt: float, alpha: float = 0.99) -> FloatArray:
     r"""One-step value-at-risk of a 1x long per unit of notional under a log-normal price with
     zero drift: :math:`q = -(\exp(-\sigma^2 \Delta t/2 + \sigma\sqrt{\Delta t}\,
-    \Phi^{-1}(1-\alpha)) - 1)`, the same number as :func:`var_es_parametric`
+    \Phi^{-1}(1-\alpha)) - 1)`, the same number as :func:`levpaper.risk.var_es_parametric`
     ``(1, sigma, dt, alpha=alpha).var``, vectorised (and 0 at :math:`\sigma = 0`).
 
     Examples
