@@ -155,7 +155,7 @@ class MarketConfig:
     correlation : float, default 0.9
         Correlation of the pools' external log returns, in [0, 1].
     leverage_range : tuple of float, default (2, 100)
-        Leverage is log-uniform on this range, within :math:`[1, L_\max]`.
+        Leverage is log-uniform on this range, within :math:`[1, L_{\max}]`.
     long_fraction : float, default 0.5
     margin_scale : float, default 20
         Median margin of a trader's first position, in B (lognormal, log-sd 0.5).
@@ -427,7 +427,7 @@ class Population:
     side : ndarray of int8
         +1 long, -1 short (the same in every pool).
     leverage : ndarray
-        Target leverage at open, in :math:`[1, L_\\max]`.
+        Target leverage at open, in :math:`[1, L_{\\max}]`.
     wealth : ndarray
         Initial wallet in B, > 0.
     policy : ndarray of int8
@@ -573,7 +573,7 @@ def entropy_weights(n_pools: int, target: float, home: npt.ArrayLike) -> FloatAr
 def vol_adjusted_leverage(
     sigma: npt.ArrayLike, kappa: float, dt: float, max_leverage: float = 100.0
 ) -> FloatArray:
-    r"""Volatility-adjusted leverage of section 3.2 (E12), clipped to :math:`[1, L_\max]`.
+    r"""Volatility-adjusted leverage of section 3.2 (E12), clipped to :math:`[1, L_{\max}]`.
 
     :math:`L^* = \kappa/\hat\sigma \cdot \min(100, M/\mathrm{VaR})` with :math:`M/\mathrm{VaR}
     = 1/(z_{0.99}\hat\sigma\sqrt{\Delta t})`: the leverage at which the one-step 99% VaR of
