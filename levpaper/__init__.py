@@ -2,6 +2,9 @@
 
 One module per concept of the paper:
 
+* :mod:`levpaper.kernel` -- the market's arithmetic, each formula once (swaps, arbitrage to the
+  fee band, closing, settlement, the liquidation rule), on floats and arrays alike: the layer
+  every engine below calls;
 * :mod:`levpaper.pool` -- the constant-product pool (section 2.1, E1-E2): swaps, liquidity,
   arbitrage, impermanent loss and loss-versus-rebalancing;
 * :mod:`levpaper.pool_batch` -- the same operations on arrays of pools;
@@ -31,6 +34,7 @@ from levpaper import (
     bonding,
     env,
     first_passage,
+    kernel,
     ledger,
     leverage,
     margin,
@@ -142,6 +146,7 @@ __all__ = [
     "growth_rate",
     "impermanent_loss",
     "kelly_leverage",
+    "kernel",
     "ledger",
     "leverage",
     "liquidation_barrier",

@@ -1,4 +1,7 @@
-"""Pieces shared by :mod:`levpaper.env` and :mod:`levpaper.vector_env`.
+"""Internal glue of the environments: the external price stream, seeds and leverage caps.
+
+The arithmetic is in :mod:`levpaper.kernel`, the observation and action tables in
+:mod:`levpaper.spaces` (both public); their names are re-exported here for old imports.
 
 The single environment steps in Python floats, the vector environment in float64 arrays; both
 use only ``+ - * /``, ``sqrt``, ``min``/``max``, ``abs`` and comparisons in the step, all of which
@@ -15,13 +18,57 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from levpaper._validate import FloatArray, in_range, positive
 from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion
+from levpaper.spaces import (
+    BUY,
+    DISCRETE_ACTIONS,
+    DOWN,
+    FEATURES,
+    HIGH,
+    KEEP,
+    LOW,
+    MARGIN,
+    N_DISCRETE,
+    N_FEATURES,
+    OBS_HIGH,
+    OBS_LOW,
+    TINY,
+    UP,
+    ObservationScale,
+    fill_observation,
+)
+
+__all__ = [
+    "BLOCK",
+    "BUY",
+    "DISCRETE_ACTIONS",
+    "DOWN",
+    "FEATURES",
+    "HIGH",
+    "KEEP",
+    "LOW",
+    "MARGIN",
+    "N_DISCRETE",
+    "N_FEATURES",
+    "OBS_HIGH",
+    "OBS_LOW",
+    "TINY",
+    "UP",
+    "ObservationScale",
+    "PriceProcess",
+    "ReplayPrices",
+    "draw_block",
+    "fill_observation",
+    "initial_variance",
+    "leverage_caps",
+    "seed_list",
+    "stream_start",
+]
 
 
 class ReplayPrices:
@@ -64,94 +111,6 @@ PriceProcess = GBM | MertonJumpDiffusion | GARCH11 | ReplayPrices
 BLOCK = 1024
 """Steps of the external price drawn at a time per environment."""
 
-TINY = 1e-300
-"""Floor of the equity in the leverage ratio: a flat account without equity has leverage 0."""
-
-# --- observation ------------------------------------------------------------------------------
-
-FEATURES: tuple[tuple[str, float, float], ...] = (
-    ("price", 0.0, 100.0),
-    ("reserve_a", 0.0, 100.0),
-    ("reserve_b", 0.0, 100.0),
-    ("leverage", -1.0, 1.0),
-    ("margin", 0.0, 100.0),
-    ("volatility", 0.0, 100.0),
-    ("price_volatility", 0.0, 10.0),
-    ("side", -1.0, 1.0),
-    ("size", 0.0, 10_000.0),
-    ("margin_ratio", 0.0, 1.0),
-    ("liquidation_distance", 0.0, 1.0),
-    ("time_left", 0.0, 1.0),
-    ("wallet", 0.0, 100.0),
-    ("leverage_cap", 0.0, 1.0),
-)
-"""Name, lower and upper bound of each observation feature, in order."""
-
-N_FEATURES = len(FEATURES)
-OBS_LOW = np.array([f[1] for f in FEATURES], dtype=np.float32)
-OBS_HIGH = np.array([f[2] for f in FEATURES], dtype=np.float32)
-# Python floats of the bounds, for the scalar clip in the single environment.
-LOW = tuple(float(v) for v in OBS_LOW)
-HIGH = tuple(float(v) for v in OBS_HIGH)
-
-
-class ObservationScale(NamedTuple):
-    """Constants of :func:`fill_observation` (reciprocals precomputed once per environment)."""
-
-    maintenance_rate: float
-    inv_c0: float | FloatArray
-    inv_p0: float
-    inv_x0: float
-    inv_y0: float
-    inv_dt: float
-    horizon: float
-    inv_h: float
-
-
-def fill_observation(
-    o: FloatArray,
-    scale: ObservationScale,
-    pool: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
-    account: tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
-    t: FloatArray | float,
-    cap: FloatArray | float,
-    liquidation_rate: FloatArray | float | None = None,
-) -> FloatArray:
-    """Write the float64 observation features (before rounding and clipping) into ``o``.
-
-    ``o`` has shape ``(N_FEATURES, *shape)``; ``pool = (p, x, y, v)`` (price, reserves, EWMA
-    variance per step) and ``account = (q, cash, wallet, equity, q p, |q p|)`` broadcast to
-    ``shape`` (in the shared-pool environment the pool arrays have shape ``(N, 1)`` against the
-    accounts' ``(N, K)``). The order of operations is that of the single environment, so the
-    vector environments' observations are bit-identical to it. The liquidation distance uses
-    ``liquidation_rate`` if given (the market's rate in force, :class:`levpaper.market.EnvPolicy`),
-    else the scale's maintenance rate. Returns the signed leverage.
-    """
-    p, x, y, v = pool
-    q, cash, w, e, qp, nn = account
-    m = scale.maintenance_rate
-    lev = qp / np.maximum(e, TINY)
-    s = np.sign(q, out=o[7])
-    np.multiply(p, scale.inv_p0, out=o[0])
-    np.multiply(x, scale.inv_x0, out=o[1])
-    np.multiply(y, scale.inv_y0, out=o[2])
-    np.multiply(lev, m, out=o[3])
-    np.multiply(e, scale.inv_c0, out=o[4])
-    # o[5], the volatility penalty, is written by the caller
-    np.multiply(v, scale.inv_dt, out=o[6])
-    np.sqrt(o[6], out=o[6])
-    np.multiply(nn, scale.inv_c0, out=o[8])
-    np.divide(e, np.maximum(np.maximum(nn, e), TINY), out=o[9])  # <= 1, 1 when flat
-    m_liq = m if liquidation_rate is None else liquidation_rate
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dist = cash / (nn - m_liq * qp)
-    dist += s
-    o[10] = np.where(q != 0, dist, 1.0)
-    np.multiply(scale.horizon - np.asarray(t), scale.inv_h, out=o[11])
-    np.multiply(w, scale.inv_c0, out=o[12])
-    np.multiply(cap, m, out=o[13])
-    return np.asarray(lev, dtype=np.float64)
-
 
 def seed_list(seed: int | Sequence[int | None] | None, n: int) -> list[int | None]:
     """Seeds of ``n`` copies as ``SyncVectorEnv`` derives them: ``seed + i`` for an int, the
@@ -182,78 +141,6 @@ def leverage_caps(cap: float | npt.ArrayLike, n: int, maintenance_rate: float) -
         "max_leverage", arr, 0.0, 1.0 / maintenance_rate, low_closed=False, high_closed=False
     )
 
-
-def close_trade(
-    x: FloatArray, y: FloatArray, q: FloatArray, g: float | FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Close signed sizes ``q`` through pools ``(x, y)`` with fee factor ``g``: a long sells
-    ``q`` exact in, a short buys ``|q|`` back exact out. Returns the new reserves and the B
-    received and paid, ``(x', y', recv, pay)``."""
-    ql = np.maximum(q, 0.0)
-    qs = ql - q
-    net = g * ql
-    recv = y * net / (x + net)
-    pay = y * qs / (g * (x - qs))
-    return x + ql - qs, y - recv + pay, recv, pay
-
-
-def settle(
-    cash: FloatArray, traded: FloatArray, fund: FloatArray, rate: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Settle closed accounts: a penalty of ``rate`` times the B ``traded`` (capped by the cash)
-    to the insurance fund, a negative remainder paid by the fund and what it cannot pay as bad
-    debt. Returns ``(cash left >= 0, fund, new bad debt)``."""
-    pen = np.minimum(rate * traded, np.maximum(cash, 0.0))
-    fund = fund + pen
-    rest = cash - pen
-    short = np.maximum(-rest, 0.0)
-    paid = np.minimum(short, fund)
-    return np.maximum(rest, 0.0), fund - paid, short - paid
-
-
-def apply_orders(
-    x: FloatArray, y: FloatArray, order: FloatArray, g: float | FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Apply signed orders in B of other traders (:class:`levpaper.env.PoolTrader`) to the pools
-    ``(x, y)`` in place; returns the changes of the reserves ``(dx, dy)``."""
-    p = y / x
-    ob = np.maximum(order, 0.0)
-    oa = (ob - order) / p
-    netb = g * ob
-    aout = x * netb / (y + netb)
-    neta = g * oa
-    bout = y * neta / (x + neta)
-    x -= aout
-    x += oa
-    y += ob
-    y -= bout
-    return oa - aout, ob - bout
-
-
-# --- discrete actions -------------------------------------------------------------------------
-
-DISCRETE_ACTIONS: tuple[str, ...] = (
-    "hold",
-    "buy",
-    "sell",
-    "leverage_up",
-    "leverage_down",
-    "add_margin",
-    "remove_margin",
-    "close",
-)
-"""Names of the discrete actions, in the order of their indices."""
-
-N_DISCRETE = len(DISCRETE_ACTIONS)
-# The target signed leverage of discrete action k is
-#   KEEP[k] * l + BUY[k] * c + sign(l) * (UP[k] * c - DOWN[k] * min(|l|, c)),
-# with l the current signed leverage and c the leverage step; MARGIN[k] is the sign of the margin
-# change (times the margin step). The single environment evaluates the same expression by cases.
-KEEP = np.array([1, 1, 1, 1, 1, 1, 1, 0], dtype=np.float64)
-BUY = np.array([0, 1, -1, 0, 0, 0, 0, 0], dtype=np.float64)
-UP = np.array([0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
-DOWN = np.array([0, 0, 0, 0, 1, 0, 0, 0], dtype=np.float64)
-MARGIN = np.array([0, 0, 0, 0, 0, 1, -1, 0], dtype=np.float64)
 
 # --- the external price stream ----------------------------------------------------------------
 
@@ -390,3 +277,35 @@ def draw_block(
             z += jumps
     np.exp(z, out=z)
     return z, nz
+
+
+# --- the agent's action on arrays (the vector and the shared-pool environments) ----------------
+
+
+def margin_change(
+    mf: FloatArray, e: FloatArray, nn: FloatArray, w: FloatArray, cap: FloatArray | float
+) -> FloatArray:
+    """Margin moved into the account by margin fractions ``mf``: ``mf`` of the wallet ``w`` when
+    > 0, ``|mf|`` of the withdrawable margin ``max(e - nn / cap, 0)`` out when < 0 (the single
+    environment's ``_apply_action``, by cases there)."""
+    wd = nn / cap
+    np.subtract(e, wd, out=wd)
+    np.maximum(wd, 0.0, out=wd)
+    wd *= np.minimum(mf, 0.0)
+    dm = np.maximum(mf, 0.0)
+    dm *= w
+    dm += wd
+    return dm
+
+
+def cap_target(tgt: FloatArray, lev: FloatArray, cap: FloatArray | float) -> FloatArray:
+    """The target leverage ``tgt`` with the cap binding only increases: ``|tgt|`` cut to
+    ``max(cap, |lev|)`` on the current side and to ``cap`` on the other."""
+    lim = np.sign(tgt)
+    lim *= lev
+    np.maximum(lim, 0.0, out=lim)
+    np.maximum(cap, lim, out=lim)
+    final = np.abs(tgt)
+    np.minimum(final, lim, out=final)
+    np.copysign(final, tgt, out=final)
+    return final

@@ -40,9 +40,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from levpaper._validate import FloatArray, finite, in_range, nonnegative, positive
+from levpaper._validate import FloatArray, finite, in_range, positive
 from levpaper.leverage import kelly_leverage
 from levpaper.processes import GBM, HOURLY_DT, MertonJumpDiffusion
+from levpaper.risk import (
+    one_step_var,  # moved to levpaper.risk; re-exported for old references
+    vol_adjusted_leverage,
+)
 
 __all__ = [
     "FEATURE_NAMES",
@@ -350,25 +354,6 @@ class KellyLeverage:
         return box_action(target, 0.0, o, self.maintenance_rate, self.band)
 
 
-def one_step_var(sigma: npt.ArrayLike, dt: float, alpha: float = 0.99) -> FloatArray:
-    r"""One-step value-at-risk of a 1x long per unit of notional under a log-normal price with
-    zero drift: :math:`q = -(\exp(-\sigma^2 \Delta t/2 + \sigma\sqrt{\Delta t}\,
-    \Phi^{-1}(1-\alpha)) - 1)`, the same number as
-    :func:`levpaper.risk.var_es_parametric` ``(1, sigma, dt, alpha=alpha).var``, vectorised.
-
-    Examples
-    --------
-    >>> from levpaper.processes import HOURLY_DT
-    >>> round(float(one_step_var(0.8, HOURLY_DT)), 5)
-    0.01972
-    """
-    s = nonnegative("sigma", sigma)
-    h = float(positive("dt", dt))
-    a = float(in_range("alpha", alpha, 0.0, 1.0, low_closed=False, high_closed=False))
-    x = -0.5 * s * s * h + s * np.sqrt(h) * special.ndtri(1.0 - a)
-    return np.asarray(-np.expm1(x), dtype=np.float64)
-
-
 @dataclass(frozen=True)
 class VolatilityAdjustedLeverage:
     r"""The paper's volatility-adjusted leverage (E12), clipped:
@@ -378,14 +363,17 @@ class VolatilityAdjustedLeverage:
 
     :math:`\sigma_P(t)` is the environment's annualised EWMA volatility of the pool price
     (observation 6). :math:`\mathrm{VaR}(t)` is the one-step parametric VaR at level ``alpha``
-    (:func:`one_step_var`) of a 1x position whose notional is the margin :math:`M(t)` (the account's
-    equity): :math:`\mathrm{VaR} = q M`, so :math:`M/\mathrm{VaR} = 1/q`, the leverage at which
-    one step's VaR consumes the margin (about 51 at 80% volatility, hourly). As
+    (:func:`levpaper.risk.one_step_var`) of a 1x position whose notional is the margin
+    :math:`M(t)` (the account's equity): :math:`\mathrm{VaR} = q M`, so
+    :math:`M/\mathrm{VaR} = 1/q`, the leverage at which one step's VaR consumes the margin
+    (about 51 at 80% volatility, hourly). As
     :math:`1/q \propto 1/\sigma_P`, :math:`L^* \approx \kappa/(z_\alpha\sigma_P^2\sqrt{\Delta t})`
     has the Kelly shape with :math:`\kappa/(z_\alpha\sqrt{\Delta t})` in place of the drift. The
     ``min`` caps only the second factor, so :math:`L^*` exceeds 100 when :math:`\kappa >
-    \sigma_P`: the clip to :math:`[0, L_\max]` is ours (SCIENCE.md, E12). The position is long
-    (or short with ``side=-1``).
+    \sigma_P`: the clip to :math:`[0, L_\max]` is ours (ledger row E12, ``book/ledger.toml``).
+    :meth:`leverage` is :func:`levpaper.risk.vol_adjusted_leverage`, the one implementation of
+    E12 (its docstring says which reading of the paper's VaR it is), which the market's
+    ``vol_leverage`` control also uses. The position is long (or short with ``side=-1``).
 
     Parameters
     ----------
@@ -428,11 +416,9 @@ class VolatilityAdjustedLeverage:
 
     def leverage(self, sigma: npt.ArrayLike) -> FloatArray:
         """:math:`L^*` (>= 0) for the annualised volatility ``sigma`` (0 gives :math:`L_\\max`)."""
-        s = nonnegative("sigma", sigma)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            raw = self.kappa / s * np.minimum(100.0, 1.0 / one_step_var(s, self.dt, self.alpha))
-        raw = np.where(s > 0, raw, np.inf)
-        return np.asarray(np.clip(raw, 0.0, self.max_leverage), dtype=np.float64)
+        return vol_adjusted_leverage(
+            sigma, self.kappa, self.dt, alpha=self.alpha, max_leverage=self.max_leverage
+        )
 
     def act(self, obs: ObsArray) -> FloatArray:
         """Box actions for ``obs``."""

@@ -1,6 +1,7 @@
 r"""The paper's decision problem (section 3.1, ledger rows E9-E11) as a Gymnasium environment.
 
-:class:`LeveragedSwapEnv` is one leveraged trader on the reference market of SCIENCE.md section 2:
+:class:`LeveragedSwapEnv` is one leveraged trader on the reference market of the ledger
+(``book/ledger.toml``, rows E1-E8):
 a constant-product pool of A against B that is the counterparty of every trade, arbitrageurs that
 trade it toward an external price, a margin account marked at the pool price, a liquidation engine
 with an insurance fund and bad debt. :class:`levpaper.vector_env.LeveragedSwapVectorEnv` steps
@@ -33,9 +34,11 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from levpaper import _market_kernel as mk
-from levpaper._market_kernel import BLOCK, TINY, ReplayPrices
+from levpaper import kernel
+from levpaper._market_kernel import BLOCK, ReplayPrices
 from levpaper._validate import FloatArray, in_range, nonnegative, one_of, positive, positive_int
 from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion
+from levpaper.spaces import HIGH, N_DISCRETE, OBS_HIGH, OBS_LOW, TINY
 
 __all__ = [
     "ENV_ID",
@@ -54,6 +57,7 @@ ENV_ID = "levpaper/LeveragedSwap-v0"
 
 ActionMode = Literal["discrete", "box"]
 _MODES: tuple[str, ...] = ("discrete", "box")
+_F32 = np.dtype(np.float32)
 
 
 class MarketView(NamedTuple):
@@ -372,16 +376,28 @@ def make_config(
     return dataclasses.replace(base, **overrides) if overrides else base
 
 
+def box_action(action: Any) -> tuple[float, float]:
+    """Return a box action as two floats in [-1, 1], or raise ``ValueError``."""
+    try:
+        a0, a1 = float(action[0]), float(action[1])
+        ok = len(action) == 2
+    except (TypeError, IndexError, ValueError):
+        ok = False
+    if not ok or not (-1.0 <= a0 <= 1.0 and -1.0 <= a1 <= 1.0):
+        raise ValueError(f"action must be 2 finite numbers in [-1, 1], got {action!r}")
+    return a0, a1
+
+
 def check_discrete_action(action: object) -> int:
     """Return a discrete action as an ``int``, or raise ``ValueError``."""
     if isinstance(action, bool) or not isinstance(action, int | np.integer):
         if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
             action = action.item()
         else:
-            raise ValueError(f"action must be an integer in [0, {mk.N_DISCRETE}), got {action!r}")
+            raise ValueError(f"action must be an integer in [0, {N_DISCRETE}), got {action!r}")
     a = int(action)  # type: ignore[call-overload]
-    if not 0 <= a < mk.N_DISCRETE:
-        raise ValueError(f"action must be an integer in [0, {mk.N_DISCRETE}), got {action!r}")
+    if not 0 <= a < N_DISCRETE:
+        raise ValueError(f"action must be an integer in [0, {N_DISCRETE}), got {action!r}")
     return int(a)
 
 
@@ -394,7 +410,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
     :math:`S(t) = \{P, R_A, R_B, L, M, V\}`, actions :math:`\{\Delta L, \Delta M,
     \text{Buy/Sell}, \text{Adjust Position}\}`, reward :math:`r = w_1\,\text{Profit} -
     w_2\,\text{LiqPenalty} - w_3\,\sigma_V` (E9, E10). Here the platform is the reference market
-    of SCIENCE.md section 2: the pool (reserves :math:`x = R_A`, :math:`y = R_B`, fee :math:`f`,
+    of the ledger's rows E1-E8: the pool (reserves :math:`x = R_A`, :math:`y = R_B`, fee :math:`f`,
     :math:`g = 1-f`) is the counterparty of every trade, as in a perpetual on a virtual AMM. The
     agent's account holds cash :math:`c` in B (negative when it borrows to go long) and a signed
     size :math:`Q` of A; at the pool price :math:`P = y/x` its equity is :math:`E = c + QP`, its
@@ -650,19 +666,15 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.config = cfg
         self.render_mode = render_mode
-        self.observation_space = spaces.Box(mk.OBS_LOW, mk.OBS_HIGH, dtype=np.float32)
+        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
         self.action_space: spaces.Space[Any]
         if cfg.action_mode == "discrete":
-            self.action_space = spaces.Discrete(mk.N_DISCRETE)
+            self.action_space = spaces.Discrete(N_DISCRETE)
         else:
             self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self._discrete = cfg.action_mode == "discrete"
         # constants of the step, as Python floats
-        self._g = 1.0 - cfg.fee
-        g = self._g
-        self._h2 = 0.5 * (1.0 + g)
-        self._hh4 = self._h2 * self._h2
-        self._gg = g * g
+        self._g = kernel.fee_factor(cfg.fee)
         self._m = cfg.maintenance_rate
         self._c0 = float(cfg.initial_capital)
         self._x0 = float(cfg.pool_reserve_a)
@@ -693,7 +705,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         self._rngs_ready = False
         self._ratios: list[float] = []
         self._noise: list[float] = []
-        self._cursor = mk.BLOCK
+        self._cursor = BLOCK
         self._stream = np.array([mk.stream_start(cfg.process)])
         self._state: list[Any] = []
         self._last: dict[str, Any] = {}
@@ -727,7 +739,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         super().reset(seed=seed)
         if seed is not None or not self._rngs_ready:
             self._rngs_ready = True
-            self._cursor = mk.BLOCK
+            self._cursor = BLOCK
             self._stream[0] = mk.stream_start(self.config.process)
         cfg = self.config
         margin0 = cfg.initial_margin_fraction * self._c0
@@ -755,119 +767,37 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
                 if action.__class__ is int and 0 <= action < 8
                 else check_discrete_action(action)
             )
+            a0 = a1 = 0.0
         else:
-            a0, a1 = self._box(action)
+            k = 0
+            a0, a1 = box_action(action)
         x, y, cash, q, w, fund, bad, v, pprev, wprev, pext, t = self._state
-        g = self._g
-        cap = self._cap
         # 1. the agent: margin change, then the trade to the target leverage
-        p = y / x
-        qp = q * p
-        e = cash + qp
-        n = abs(qp)
-        if self._discrete:
-            mf = self._margin_step if k == 5 else (-self._margin_step if k == 6 else 0.0)
-        else:
-            mf = a1
-        if mf > 0:
-            dm = mf * w
-        elif mf < 0:
-            wd = e - n / cap
-            dm = mf * wd if wd > 0 else 0.0
-        else:
-            dm = 0.0
-        w = w - dm
-        cash = cash + dm
-        e = e + dm
-        lev = qp / (e if e > TINY else TINY)
-        if self._discrete:
-            if k == 0 or k == 5 or k == 6:
-                tgt = lev
-            elif k == 1:
-                tgt = lev + self._lev_step * cap
-            elif k == 2:
-                tgt = lev - self._lev_step * cap
-            elif k == 7:
-                tgt = 0.0
-            else:
-                s = 1.0 if q > 0 else (-1.0 if q < 0 else 0.0)
-                c = self._lev_step * cap
-                if k == 3:
-                    tgt = lev + s * c
-                else:
-                    al = abs(lev)
-                    tgt = lev - s * (al if al < c else c)
-        else:
-            tgt = a0 * cap
-        st = 1.0 if tgt > 0 else (-1.0 if tgt < 0 else 0.0)
-        alp = st * lev
-        lim = cap if cap > alp else alp
-        at = abs(tgt)
-        final = copysign(at if at < lim else lim, tgt)
-        if final * lev <= 0 and q != 0:
-            x, y, cash, _ = self._close(x, y, cash, q)
-            q = 0.0
-            if cash < 0:
-                fund, bad, cash = self._settle(cash, fund, bad)
-            dn = final * (cash if cash > 0 else 0.0)
-        else:
-            dn = (final - lev) * e
-        if dn > 0:
-            net = g * dn
-            aout = x * net / (y + net)
-            x = x - aout
-            y = y + dn
-            cash = cash - dn
-            q = q + aout
-        elif dn < 0:
-            ns = -dn
-            half = y * 0.5
-            if ns > half:
-                ns = half
-            ain = x * ns / (g * (y - ns))
-            x = x + ain
-            y = y - ns
-            cash = cash + ns
-            q = q - ain
-        # 2. the external price and the arbitrageurs
+        cash, w, e, lev, final = self._apply_action(k, a0, a1, y / x, cash, q, w)
+        x, y, cash, q, fund, bad = self._trade(x, y, cash, q, fund, bad, e, lev, final)
+        # 2. the external price moves one step along its stream; the arbitrageurs trade
         cur = self._cursor
         if cur == BLOCK:
             self._refill()
             cur = 0
         self._cursor = cur + 1
         pext = pext * self._ratios[cur]
-        rb = g * x * pext / y
-        rs = self._gg / rb
-        if rb > rs:
-            d = rb - 1.0
-            if d > 0:
-                u = d / (self._h2 + sqrt(self._hh4 + g * d))
-                x = x * (1.0 / (1.0 + g * u))
-                y = y * (1.0 + u)
-        else:
-            d = rs - 1.0
-            if d > 0:
-                u = d / (self._h2 + sqrt(self._hh4 + g * d))
-                x = x * (1.0 + u)
-                y = y * (1.0 / (1.0 + g * u))
+        fx, fy = kernel.arbitrage_factors(x, y, pext, self._g)
+        x = x * fx
+        y = y * fy
         # 3. other traders
-        if self._noise_scale:
-            x, y = self._order(x, y, self._noise_scale * self._noise[cur])
-        if self._hooks:
-            for hook in self._hooks:
-                x, y = self._order(x, y, float(hook(self._view(t, x, y, pext, q, cash))))
+        if self._noise_scale or self._hooks:
+            x, y = self._other_traders(cur, t, x, y, pext, q, cash)
         # 4. mark to market and liquidation
         p = y / x
         qp = q * p
         e = cash + qp
         n = abs(qp)
-        liquidated = q != 0 and e < self._m * n
+        liquidated = q != 0 and kernel.liquidatable(e, n, self._m)
         lp = 0.0
         if liquidated:
-            x, y, cash, traded = self._close(x, y, cash, q)
+            x, y, cash, fund, bad, lp = self._liquidate(x, y, cash, q, fund, bad, e)
             q = 0.0
-            fund, bad, cash = self._settle(cash, fund, bad, self._pen_rate * traded)
-            lp = ((e if e > 0 else 0.0) - cash) * self._inv_c0
             p = y / x
             qp = q * p
             e = cash + qp
@@ -896,17 +826,116 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
             f"fund={i['insurance_fund']:.2f} bad_debt={i['bad_debt']:.2f}"
         )
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- the phases of a step -----------------------------------------------------------------
 
-    def _box(self, action: Any) -> tuple[float, float]:
-        try:
-            a0, a1 = float(action[0]), float(action[1])
-            ok = len(action) == 2
-        except (TypeError, IndexError, ValueError):
-            ok = False
-        if not ok or not (-1.0 <= a0 <= 1.0 and -1.0 <= a1 <= 1.0):
-            raise ValueError(f"action must be 2 finite numbers in [-1, 1], got {action!r}")
-        return a0, a1
+    def _apply_action(
+        self, k: int, a0: float, a1: float, p: float, cash: float, q: float, w: float
+    ) -> tuple[float, float, float, float, float]:
+        """Step 1a: the margin change, then the target leverage capped as the class docstring
+        says. Returns the cash, the wallet, the equity and the signed leverage after the margin
+        change, and the target."""
+        cap = self._cap
+        qp = q * p
+        e = cash + qp
+        if self._discrete:
+            mf = self._margin_step if k == 5 else (-self._margin_step if k == 6 else 0.0)
+        else:
+            mf = a1
+        if mf > 0:
+            dm = mf * w
+        elif mf < 0:
+            wd = e - abs(qp) / cap
+            dm = mf * wd if wd > 0 else 0.0
+        else:
+            dm = 0.0
+        w = w - dm
+        cash = cash + dm
+        e = e + dm
+        lev = qp / (e if e > TINY else TINY)
+        if self._discrete:  # spaces.discrete_target, by cases
+            if k == 0 or k == 5 or k == 6:
+                tgt = lev
+            elif k == 1:
+                tgt = lev + self._lev_step * cap
+            elif k == 2:
+                tgt = lev - self._lev_step * cap
+            elif k == 7:
+                tgt = 0.0
+            else:
+                s = 1.0 if q > 0 else (-1.0 if q < 0 else 0.0)
+                c = self._lev_step * cap
+                if k == 3:
+                    tgt = lev + s * c
+                else:
+                    al = abs(lev)
+                    tgt = lev - s * (al if al < c else c)
+        else:
+            tgt = a0 * cap
+        st = 1.0 if tgt > 0 else (-1.0 if tgt < 0 else 0.0)
+        alp = st * lev
+        lim = cap if cap > alp else alp
+        at = abs(tgt)
+        return cash, w, e, lev, copysign(at if at < lim else lim, tgt)
+
+    def _trade(
+        self,
+        x: float,
+        y: float,
+        cash: float,
+        q: float,
+        fund: float,
+        bad: float,
+        e: float,
+        lev: float,
+        final: float,
+    ) -> tuple[float, float, float, float, float, float]:
+        """Step 1b: trade the position to the target leverage ``final`` through the pool; a close
+        or a change of side first closes the whole size and settles a negative remainder.
+        Returns ``x, y, cash, q, fund, bad``."""
+        g = self._g
+        if final * lev <= 0 and q != 0:
+            x, y, recv, pay = kernel.close_trade(x, y, q, g)
+            cash = cash + recv - pay
+            q = 0.0
+            if cash < 0:
+                s = kernel.settle(cash, 0.0, fund, 0.0)
+                cash, fund, bad = s.cash, s.fund, bad + s.bad_debt
+            dn = final * (cash if cash > 0 else 0.0)
+        else:
+            dn = (final - lev) * e
+        if dn != 0:
+            dq, db = kernel.trade_notional(dn, x, y, g)
+            x = x - dq
+            y = y + db
+            cash = cash - db
+            q = q + dq
+        return x, y, cash, q, fund, bad
+
+    def _other_traders(
+        self, cur: int, t: int, x: float, y: float, pext: float, q: float, cash: float
+    ) -> tuple[float, float]:
+        """Step 3: the noise traders' order, then each hook's (signed orders in B)."""
+        g = self._g
+        if self._noise_scale:
+            dx, dy = kernel.apply_orders(x, y, self._noise_scale * self._noise[cur], g)
+            x, y = x + dx, y + dy
+        for hook in self._hooks:
+            order = float(hook(self._view(t, x, y, pext, q, cash)))
+            dx, dy = kernel.apply_orders(x, y, order, g)
+            x, y = x + dx, y + dy
+        return x, y
+
+    def _liquidate(
+        self, x: float, y: float, cash: float, q: float, fund: float, bad: float, e: float
+    ) -> tuple[float, float, float, float, float, float]:
+        """Step 4: close the whole size through the pool and settle (penalty, fund, bad debt).
+        Returns ``x, y, cash, fund, bad`` and the liquidation penalty of the reward."""
+        x, y, recv, pay = kernel.close_trade(x, y, q, self._g)
+        s = kernel.settle(cash + recv - pay, recv + pay, fund, self._pen_rate)
+        lp = ((e if e > 0 else 0.0) - s.cash) * self._inv_c0
+        return x, y, s.cash, s.fund, bad + s.bad_debt, lp
+
+    # -- internals ----------------------------------------------------------------------------
 
     def _refill(self) -> None:
         cfg = self.config
@@ -916,48 +945,6 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         self._ratios = ratios[0].tolist()
         if noise is not None:
             self._noise = noise[0].tolist()
-
-    def _close(
-        self, x: float, y: float, cash: float, q: float
-    ) -> tuple[float, float, float, float]:
-        """Close the whole size through the pool; return x, y, cash and the B traded."""
-        g = self._g
-        if q > 0:
-            net = g * q
-            recv = y * net / (x + net)
-            return x + q, y - recv, cash + recv, recv
-        qs = -q
-        pay = y * qs / (g * (x - qs))
-        return x - qs, y + pay, cash - pay, pay
-
-    def _settle(
-        self, cash: float, fund: float, bad: float, penalty: float = 0.0
-    ) -> tuple[float, float, float]:
-        """Settle a flat account: penalty (capped by the cash) to the fund, then a negative
-        remainder from the fund, then bad debt. Return fund, bad debt and the cash left (>= 0)."""
-        room = cash if cash > 0 else 0.0
-        pen = penalty if penalty < room else room
-        fund = fund + pen
-        rest = cash - pen
-        if rest < 0:
-            short = -rest
-            paid = short if short < fund else fund
-            return fund - paid, bad + (short - paid), 0.0
-        return fund, bad, rest
-
-    def _order(self, x: float, y: float, order: float) -> tuple[float, float]:
-        """Apply a signed order in B (see :class:`PoolTrader`) to the pool."""
-        g = self._g
-        if order > 0:
-            net = g * order
-            out = x * net / (y + net)
-            return x - out, y + order
-        if order < 0:
-            a = -order / (y / x)
-            net = g * a
-            out = y * net / (x + net)
-            return x + a, y - out
-        return x, y
 
     def _view(self, t: int, x: float, y: float, pext: float, q: float, cash: float) -> MarketView:
         e = cash + q * (y / x)
@@ -975,7 +962,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         x, y, cash, q, w, fund, bad, v, _, wealth, pext, t = self._state
         inv_c0 = self._inv_c0
         m = self._m
-        hi = mk.HIGH
+        h0, h1, h2, _, h4, h5, h6, _, h8, _, _, _, h12, _ = HIGH
         qp = q * p
         n = abs(qp)
         lev = qp / (e if e > TINY else TINY)
@@ -986,7 +973,8 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         f4 = e * inv_c0
         f6 = sqrt(v * self._inv_dt)
         f8 = n * inv_c0
-        f9 = e / max(n, e, TINY)  # <= 1, 1 when flat
+        d9 = n if n > e else e
+        f9 = e / (d9 if d9 > TINY else TINY)  # <= 1, 1 when flat
         if q != 0:
             s = 1.0 if q > 0 else -1.0
             f10 = s + cash / (n - m * qp)
@@ -998,22 +986,22 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         f12 = w * inv_c0
         obs = np.array(
             [
-                f0 if f0 < hi[0] else hi[0],
-                f1 if f1 < hi[1] else hi[1],
-                f2 if f2 < hi[2] else hi[2],
+                f0 if f0 < h0 else h0,
+                f1 if f1 < h1 else h1,
+                f2 if f2 < h2 else h2,
                 -1.0 if f3 < -1 else (1.0 if f3 > 1 else f3),
-                f4 if f4 < hi[4] else hi[4],
-                sv if sv < hi[5] else hi[5],
-                f6 if f6 < hi[6] else hi[6],
+                f4 if f4 < h4 else h4,
+                sv if sv < h5 else h5,
+                f6 if f6 < h6 else h6,
                 s,
-                f8 if f8 < hi[8] else hi[8],
+                f8 if f8 < h8 else h8,
                 f9,
                 f10,
                 f11,
-                f12 if f12 < hi[12] else hi[12],
+                f12 if f12 < h12 else h12,
                 self._cap * m,
             ],
-            dtype=np.float32,
+            _F32,
         )
         info = {
             "profit": profit,

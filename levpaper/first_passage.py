@@ -1,11 +1,12 @@
 r"""The probability that a leveraged position is liquidated within a horizon (section 4.2, E15).
 
 A long opened at :math:`P_0` with leverage :math:`L` and maintenance rate :math:`m` (maintenance
-on the current notional, SCIENCE.md E7/E8) is liquidated the first time the mark price falls to
-the barrier :math:`B = P_0 (1 - 1/L)/(1 - m)`; a short, when it rises to
-:math:`B = P_0 (1 + 1/L)/(1 + m)` (:func:`liquidation_barrier`). Liquidation is absorbing: a
-price that comes back later does not revive the position. So the liquidation probability is a
-*first-passage* probability of the price path, not a statement about the price at the horizon.
+on the current notional, ledger rows E7 and E8, ``book/ledger.toml``) is liquidated the first
+time the mark price falls to the barrier :math:`B = P_0 (1 - 1/L)/(1 - m)`; a short, when it
+rises to :math:`B = P_0 (1 + 1/L)/(1 + m)` (:func:`liquidation_barrier`). Liquidation is
+absorbing: a price that comes back later does not revive the position. So the liquidation
+probability is a *first-passage* probability of the price path, not a statement about the price
+at the horizon.
 
 Under GBM, :math:`X_t = \ln(P_t/P_0)` is a Brownian motion with drift :math:`\nu = \mu - \sigma^2/2`
 and volatility :math:`\sigma`. For a long with :math:`b = \ln(B/P_0) < 0` the reflection principle
@@ -67,6 +68,7 @@ __all__ = [
     "liquidation_probability",
     "paper_liquidation_probability",
     "paper_probability_for_barrier",
+    "side_sign",
     "terminal_probability",
 ]
 
@@ -80,14 +82,25 @@ r"""Broadie-Glasserman-Kou constant :math:`\beta = -\zeta(1/2)/\sqrt{2\pi} \appr
 _MC_BLOCK_ELEMENTS = 1 << 16
 
 
-def _side(side: str) -> int:
-    """+1 for a long (barrier below), -1 for a short (barrier above)."""
+def side_sign(side: str) -> int:
+    """+1 for a long (barrier below), -1 for a short (barrier above).
+
+    Raises
+    ------
+    ValueError
+        If ``side`` is not ``"long"`` or ``"short"``.
+
+    Examples
+    --------
+    >>> side_sign("long"), side_sign("short")
+    (1, -1)
+    """
     return 1 if one_of("side", side, _SIDES) == "long" else -1
 
 
 def _barrier(barrier: npt.ArrayLike, side: str) -> tuple[FloatArray, int]:
     """Validate a barrier ratio :math:`B/P_0` for ``side``; return it and the side's sign."""
-    s = _side(side)
+    s = side_sign(side)
     if s == 1:
         arr = in_range("barrier", barrier, 0.0, 1.0, low_closed=True, high_closed=False)
     else:
@@ -134,7 +147,7 @@ def liquidation_barrier(
     >>> round(liquidation_barrier(100, 0.005, "short"), 6)
     1.004975
     """
-    s = _side(side)
+    s = side_sign(side)
     lev = in_range("leverage", leverage, 1.0, math.inf, high_closed=False)
     m = finite("maintenance", maintenance)
     if not np.all((m >= 0) & (m * lev < 1)):
@@ -520,7 +533,7 @@ def first_passage_monte_carlo(
         qbuf = np.empty((buf.shape[0], n_steps))
     for start in range(0, n_paths, rows):
         block = buf[: min(rows, n_paths - start)]
-        process._fill(block, rng, s0=1.0, dt=step, log=True)
+        process.fill(block, rng, s0=1.0, dt=step, log=True)
         out = values[:, start : start + block.shape[0]]
         if not bridge:
             extreme = block[:, 1:].min(axis=1) if s == 1 else block[:, 1:].max(axis=1)

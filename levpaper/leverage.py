@@ -51,7 +51,7 @@ from levpaper._validate import (
     positive,
     scalar_or_array,
 )
-from levpaper.first_passage import Side, _side, liquidation_barrier
+from levpaper.first_passage import Side, liquidation_barrier, side_sign
 
 __all__ = [
     "alternating_growth",
@@ -244,7 +244,7 @@ def bankruptcy_price(
     >>> bankruptcy_price(100.0, 100, "long"), bankruptcy_price(100.0, 100, "short")
     (99.0, 101.0)
     """
-    s = _side(side)
+    s = side_sign(side)
     p0 = positive("entry_price", entry_price)
     lev = _leverage(leverage)
     return scalar_or_array(p0 * (1.0 - s / lev))
@@ -284,7 +284,7 @@ def liquidation_move(
     """
     lev = _leverage(leverage)
     m = _maintenance(maintenance_rate, lev)
-    s = _side(side)
+    s = side_sign(side)
     return scalar_or_array((1.0 / lev - m) / (1.0 - s * m))
 
 
@@ -358,7 +358,7 @@ def gross_profit(
     >>> round(gross_profit(1.0, 100, 0.02), 6)  # the paper's 2C
     2.0
     """
-    s = _side(side)
+    s = side_sign(side)
     n = np.asarray(notional(margin, leverage))
     r = _price_return(price_return)
     return scalar_or_array(s * n * r)
@@ -410,7 +410,7 @@ def net_profit(
     >>> round(net_profit(1.0, 100, 0.02, 0.003), 6)
     1.394
     """
-    s = _side(side)
+    s = side_sign(side)
     n = np.asarray(notional(margin, leverage))
     r = _price_return(price_return)
     f = fee_rate("fee", fee)
@@ -485,7 +485,7 @@ def pool_net_profit(
     >>> round(pool_net_profit(1.0, 100, 0.02, 0.003, reserve_b=1e4), 4)  # N = y0 / 100: a loss
     -0.6
     """
-    s = _side(side)
+    s = side_sign(side)
     n = np.asarray(notional(margin, leverage))
     r = _price_return(price_return)
     f = fee_rate("fee", fee)
@@ -568,7 +568,7 @@ def self_liquidating_notional(
     lev = _leverage(leverage)
     m = _maintenance(maintenance_rate, lev)
     f = fee_rate("fee", fee)
-    s = _side(side)
+    s = side_sign(side)
     if s == 1:
         with np.errstate(divide="ignore"):
             u = np.where(lev > 1.0, (1.0 - m) / (1.0 - 1.0 / np.where(lev > 1.0, lev, 2.0)), np.inf)

@@ -1,7 +1,8 @@
 r"""Margin accounts, a batched position book and the liquidation engine (section 2.2; E5-E8).
 
-The reference market model (SCIENCE.md, section 2): one constant-product pool of A (risky) against
-B (numeraire) is the counterparty of every leveraged trade, as in a perpetual on a virtual AMM.
+The reference market model (ledger rows E1-E8, ``book/ledger.toml``): one constant-product pool
+of A (risky) against B (numeraire) is the counterparty of every leveraged trade, as in a perpetual
+on a virtual AMM.
 
 **Positions.** A position is a pair held in the platform's margin vault: a signed size
 :math:`s q` of A (:math:`s = +1` long, :math:`-1` short) and a cash balance in B. Opening a long
@@ -73,6 +74,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from levpaper import kernel
 from levpaper._validate import FloatArray, finite, in_range, nonnegative, one_of, positive
 from levpaper.first_passage import Side
 from levpaper.pool import ConstantProductPool
@@ -714,20 +716,14 @@ class Exchange:
     def _settle(
         self, equity: float, traded: float, penalise: bool
     ) -> tuple[float, float, float, float, float]:
-        """Close out a flat position's ``equity``: penalty, shortfall, fund, bad debt, payout."""
-        penalty = 0.0
-        if penalise:
-            penalty = min(self.config.liquidation_penalty * traded, max(equity, 0.0))
-        equity -= penalty
-        self.insurance_fund += penalty
-        shortfall = -equity if equity < 0 else 0.0
-        fund_paid = min(shortfall, self.insurance_fund)
-        self.insurance_fund -= fund_paid
-        bad = shortfall - fund_paid
-        self.bad_debt += bad
-        payout = max(equity, 0.0)
-        self.trader_withdrawals += payout
-        return penalty, shortfall, fund_paid, bad, payout
+        """Close out a flat position's ``equity`` (:func:`levpaper.kernel.settle`): penalty,
+        shortfall, fund paid, bad debt, payout."""
+        rate = self.config.liquidation_penalty if penalise else 0.0
+        s = kernel.settle(equity, traded, self.insurance_fund, rate)
+        self.insurance_fund = s.fund
+        self.bad_debt += s.bad_debt
+        self.trader_withdrawals += s.cash
+        return s.penalty, s.shortfall, s.fund_paid, s.bad_debt, s.cash
 
     def _liquidate(
         self, s: int, q: float, n: float, c: float, mark: float, holder: int, row: int
@@ -748,8 +744,8 @@ class Exchange:
         if q1 > 0:
             mark1 = self.mark_price()
             e1 = c1 + s * (q1 * mark1 - n1)
-            penalty = min(rho * traded, max(e1, 0.0))
-            if e1 - penalty < m * q1 * mark1:  # the exit fee and impact left it under: close all
+            penalty = kernel.liquidation_penalty(traded, e1, rho)
+            if kernel.liquidatable(e1 - penalty, q1 * mark1, m):  # fee and impact: close all
                 _, db = self._trade(s, False, size=q1)
                 closed += q1
                 traded += db
@@ -812,8 +808,7 @@ class Exchange:
             for acct in self._accounts:
                 if acct.is_open:
                     eq = acct.equity(mark)
-                    req = m * acct.size * mark
-                    if eq < req:
+                    if kernel.liquidatable(eq, acct.size * mark, m):
                         ratio = eq / (acct.size * mark)
                         if best is None or ratio < best[0]:
                             best = (ratio, acct, 0)
@@ -1012,7 +1007,9 @@ class MarginAccount:
     def is_liquidatable(self, mark: float | None = None) -> bool:
         """True if open and :math:`E < m q P` at ``mark``."""
         p = self._mark(mark)
-        return self.is_open and self.equity(p) < self.maintenance_requirement(p)
+        return self.is_open and kernel.liquidatable(
+            self.equity(p), self.notional(p), self.exchange.config.maintenance_rate
+        )
 
     def liquidation_price(self) -> float:
         r"""Mark at which :math:`E = m q P`: :math:`(n - sC)/(q(1 - s m))`, 0 if none (long)."""
@@ -1544,7 +1541,7 @@ class PositionBook:
         """True where a row is open and :math:`E < m q P` at ``mark``."""
         p = self._mark(mark)
         m = self.exchange.config.maintenance_rate
-        return self.is_open & (self.equity(p) < m * self.size * p)
+        return self.is_open & kernel.liquidatable(self.equity(p), self.size * p, m)
 
     def liquidation_price(self) -> FloatArray:
         """:math:`(n - sC)/(q(1 - sm))` per row, floored at 0 (nan for closed rows)."""

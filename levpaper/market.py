@@ -2,13 +2,15 @@ r"""The multi-agent market of sections 4.3, 5, 6 and 7: cascades, risk controls,
 
 Hundreds to thousands of leveraged traders (isolated-margin positions, heterogeneous leverage,
 side and margin, rule-based or trained policies) trade against one or several constant-product
-pools of a risky token :math:`A_j` against the numeraire B, as in the reference market model
-(SCIENCE.md, section 2, and :mod:`levpaper.margin`, whose conventions are kept exactly):
+pools of a risky token :math:`A_j` against the numeraire B, as in the book's margin engine
+(:mod:`levpaper.margin`, ledger rows E7 and E8 in ``book/ledger.toml``, whose conventions are kept
+exactly):
 :math:`C = N/L` at open, maintenance :math:`m` on the current notional, liquidation when
 :math:`E < m q P_\text{mark}`, worst margin ratio first, closed through the pool, a penalty
 :math:`\rho` of the notional closed to the insurance fund (capped at the equity left), a shortfall
 paid by the fund and, when it is empty, recorded as bad debt. Arbitrageurs bring every pool to
-its external price with the fee-aware closed form :func:`levpaper.pool.arbitrage_trade`.
+its external price with the fee-aware closed form ``levpaper.kernel.arbitrage`` (rule
+``"optimal"`` of :func:`levpaper.pool.arbitrage_trade`).
 
 **Order of events in step** :math:`t = 1, \dots, T` (the external paths are generated up front
 from a seeded generator, so every arm of a comparison sees the same paths and traders):
@@ -68,7 +70,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -78,9 +80,14 @@ from levpaper import _market_kernel as mk
 from levpaper._market_kernel import OBS_HIGH, OBS_LOW
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.agents import Policy as AgentPolicy
-from levpaper.pool import arbitrage_trade
+from levpaper.market_book import MarketBook
 from levpaper.processes import HOURLY_DT
-from levpaper.risk import exposure_entropy, p95_bad_debt, p95_liquidation_volume
+from levpaper.risk import (
+    exposure_entropy,
+    p95_bad_debt,
+    p95_liquidation_volume,
+    vol_adjusted_leverage,
+)
 
 __all__ = [
     "AGENT",
@@ -107,19 +114,18 @@ __all__ = [
     "standard_scenarios",
     "stress_table",
     "variance_amplification",
-    "vol_adjusted_leverage",
 ]
 
 MarkKind = Literal["spot", "twap"]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+_A = TypeVar("_A", bound="np.ndarray[Any, Any]")
 
 HOLD, REBALANCE, VOL_ADJUSTED, AGENT = 0, 1, 2, 3
 """Policy ids, in this order (0 to 3) -- hold until closed; constant leverage rebalanced every
 ``rebalance_every`` steps; volatility-adjusted leverage (E12) rebalanced likewise; a trained agent
 (a callable, every step)."""
 
-_Z99 = 2.3263478740408408  # standard normal 99% quantile
 _N_OBS = 14  # columns of the environment's observation (levpaper.env.LeveragedSwapEnv)
 
 
@@ -375,7 +381,7 @@ class Control:
         puts all of a trader's exposure in its home pool (:math:`H = 0`).
     vol_leverage : bool
         E12: hold and rebalance traders become volatility-adjusted (their leverage is capped by
-        :math:`L^*(t)`, :func:`vol_adjusted_leverage`).
+        :math:`L^*(t)`, :func:`levpaper.risk.vol_adjusted_leverage`).
 
     Examples
     --------
@@ -568,27 +574,6 @@ def entropy_weights(n_pools: int, target: float, home: npt.ArrayLike) -> FloatAr
     for j in range(n):
         out[j] = base[(j - idx) % n]
     return out
-
-
-def vol_adjusted_leverage(
-    sigma: npt.ArrayLike, kappa: float, dt: float, max_leverage: float = 100.0
-) -> FloatArray:
-    r"""Volatility-adjusted leverage of section 3.2 (E12), clipped to :math:`[1, L_\max]`.
-
-    :math:`L^* = \kappa/\hat\sigma \cdot \min(100, M/\mathrm{VaR})` with :math:`M/\mathrm{VaR}
-    = 1/(z_{0.99}\hat\sigma\sqrt{\Delta t})`: the leverage at which the one-step 99% VaR of
-    the position equals its margin. The paper's min caps only the second factor, so :math:`L^*`
-    can pass 100; it is clipped.
-
-    Examples
-    --------
-    >>> np.round(vol_adjusted_leverage([0.8, 4.0], kappa=0.5, dt=1 / 8760), 3)
-    array([31.432,  1.257])
-    """
-    s = positive("sigma", sigma)
-    k = float(positive("kappa", kappa))
-    cap = np.minimum(100.0, 1.0 / (_Z99 * s * math.sqrt(float(positive("dt", dt)))))
-    return np.asarray(np.clip(k / s * cap, 1.0, max_leverage), dtype=np.float64)
 
 
 # --- the market ---------------------------------------------------------------------------------
@@ -948,8 +933,43 @@ _EVENT_FIELDS = (
 )
 
 
+def _frozen(a: _A) -> _A:
+    """A read-only view of ``a`` (the caller cannot write through it)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _check_inputs(
+    config: MarketConfig, population: Population, external: npt.ArrayLike, control: Control
+) -> FloatArray:
+    """Validate the arguments of :class:`Market`; return the external prices as an array."""
+    cfg, ctl = config, control
+    ext = positive("external", external)
+    n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
+    if ext.shape != (n_p, n_t + 1):
+        raise ValueError(f"external must have shape ({n_p}, {n_t + 1}), got {ext.shape}")
+    if not np.allclose(ext[:, 0], cfg.price0, rtol=1e-12):
+        raise ValueError("external[:, 0] must equal price0")
+    if len(population) != cfg.n_traders:
+        raise ValueError(f"population must have n_traders = {cfg.n_traders} rows, got {n}")
+    if np.any(population.home >= n_p):
+        raise ValueError(f"population.home must be < n_pools = {n_p}")
+    if ctl.entropy is not None and ctl.entropy > math.log(n_p) + 1e-12:
+        raise ValueError(f"entropy must be <= ln(n_pools) = {math.log(n_p):.6g}")
+    if np.any(population.leverage > cfg.max_leverage) or np.any(
+        population.leverage * cfg.maintenance_rate >= 1.0
+    ):
+        raise ValueError("population.leverage must be <= max_leverage and < 1/maintenance")
+    return ext
+
+
 class Market:
     """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
+
+    Its state is private; read it through the read-only properties below (numpy views that
+    cannot be written, pool axis first), :meth:`view` (a :class:`MarketView` snapshot at the
+    mark) or :meth:`result`. It changes only through :meth:`step` and :meth:`run`.
 
     Parameters
     ----------
@@ -972,6 +992,8 @@ class Market:
     >>> res = mkt.run()
     >>> bool(res.residual.max() < 1e-9), res.liquidations.shape
     (True, (49,))
+    >>> mkt.t, mkt.q.shape, mkt.q.flags.writeable  # read-only state
+    (48, (1, 200), False)
     """
 
     def __init__(
@@ -987,354 +1009,188 @@ class Market:
     ) -> None:
         cfg = config
         ctl = Control() if control is None else control
-        ext = positive("external", external)
+        ext = _check_inputs(cfg, population, external, ctl)
         n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
-        if ext.shape != (n_p, n_t + 1):
-            raise ValueError(f"external must have shape ({n_p}, {n_t + 1}), got {ext.shape}")
-        if not np.allclose(ext[:, 0], cfg.price0, rtol=1e-12):
-            raise ValueError("external[:, 0] must equal price0")
-        if len(population) != cfg.n_traders:
-            raise ValueError(f"population must have n_traders = {cfg.n_traders} rows, got {n}")
-        if np.any(population.home >= n_p):
-            raise ValueError(f"population.home must be < n_pools = {n_p}")
-        if ctl.entropy is not None and ctl.entropy > math.log(n_p) + 1e-12:
-            raise ValueError(f"entropy must be <= ln(n_pools) = {math.log(n_p):.6g}")
-        if np.any(population.leverage > cfg.max_leverage) or np.any(
-            population.leverage * cfg.maintenance_rate >= 1.0
-        ):
-            raise ValueError("population.leverage must be <= max_leverage and < 1/maintenance")
         policies = population.policy.copy()
         if ctl.vol_leverage:
             policies[(policies == HOLD) | (policies == REBALANCE)] = VOL_ADJUSTED
         if np.any(policies == AGENT) and policy is None:
             raise ValueError("policy must be given when some traders' policy is AGENT")
-        self.config, self.scenario, self.control = cfg, scenario, ctl
-        self.mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
-        self.external = ext
-        self.policy_fn = policy
-        self.policy = policies
-        self.side = population.side.astype(np.float64)
-        self.leverage = population.leverage.astype(np.float64)
-        self.weights = entropy_weights(
+        self._config, self._scenario, self._control = cfg, scenario, ctl
+        self._mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
+        self._external = ext
+        self._policy_fn = policy
+        self._policy = policies
+        self._leverage = population.leverage.astype(np.float64)
+        self._weights = entropy_weights(
             n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
         )
-        self.entropy = float(np.mean(exposure_entropy(self.weights.T)))
-        self.wallet = population.wealth.astype(np.float64).copy()
-        self.wealth0 = self.wallet.copy()
-        # positions, pool axis first
-        self.q = np.zeros((n_p, n))
-        self.n = np.zeros((n_p, n))
-        self.c = np.zeros((n_p, n))
-        self.is_open = np.zeros((n_p, n), dtype=bool)
-        self.reopen_at = np.where(self.weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64)
-        # pools and other accounts
-        self.x = np.full(n_p, cfg.pool_liquidity / cfg.price0)
-        self.y = np.full(n_p, cfg.pool_liquidity)
-        self.x0, self.b0 = self.x.copy(), float(self.y.sum() + self.wallet.sum())
-        self.fund = cfg.insurance_fund
-        self.b0 += self.fund
-        self.bad_debt = 0.0
-        self.arb_a, self.arb_b = np.zeros(n_p), 0.0
-        self.lp_a, self.lp_b = np.zeros(n_p), 0.0
-        self.fees_a, self.fees_b = np.zeros(n_p), 0.0
+        self._entropy = float(np.mean(exposure_entropy(self._weights.T)))
+        self._wealth0 = population.wealth.astype(np.float64).copy()
+        self._book = MarketBook(  # positions, pools, fund and the other accounts
+            population.side.astype(np.float64), self._wealth0, n_p,
+            cfg.pool_liquidity / cfg.price0, cfg.pool_liquidity, fee=cfg.fee,
+            liquidation_penalty=cfg.liquidation_penalty, insurance_fund=cfg.insurance_fund,
+            cooldown=cfg.cooldown,
+            reopen_at=np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64),
+        )  # fmt: skip
         # volatility state
-        var0 = cfg.sigma**2 * cfg.dt
-        self.var = np.full(n_p, var0)
-        self.sigma = np.full(n_p, cfg.sigma)
-        self.ema = self.sigma.copy()
-        self.m = np.full(n_p, cfg.maintenance_rate)
-        self.pause_until = -1
-        self.t = 0
-        self.prev_spot = self.x * 0.0 + self.y / self.x
-        self.twap_buf = np.tile(self.prev_spot[:, None], (1, cfg.twap_window))
+        self._var = np.full(n_p, cfg.sigma**2 * cfg.dt)
+        self._sigma = np.full(n_p, cfg.sigma)
+        self._ema = self._sigma.copy()
+        self._m = np.full(n_p, cfg.maintenance_rate)
+        self._pause_until = -1
+        self._t = 0
+        self._prev_spot = self._book.x * 0.0 + self._book.y / self._book.x
+        self._twap_buf = np.tile(self._prev_spot[:, None], (1, cfg.twap_window))
         # records
-        self.pool_price = np.empty((n_p, n_t + 1))
-        self.post_price = np.empty((n_p, n_t + 1))
-        self.m_series = np.empty((n_p, n_t + 1))
-        self.sigma_series = np.empty((n_p, n_t + 1))
-        self.liq_count = np.zeros(n_t + 1, dtype=np.int64)
-        self.cascade = np.zeros(n_t + 1, dtype=np.int64)
-        self.paused = np.zeros(n_t + 1, dtype=bool)
-        self.triggered = np.zeros(n_t + 1, dtype=bool)
-        self.residual = np.zeros(n_t + 1)
-        self.events: list[tuple[float, ...]] = []
-        self.liq_volume = 0.0
-        self.record_wealth = record_wealth
-        self.wealth = np.empty((n_t + 1, n)) if record_wealth else None
+        self._pool_price = np.empty((n_p, n_t + 1))
+        self._post_price = np.empty((n_p, n_t + 1))
+        self._m_series = np.empty((n_p, n_t + 1))
+        self._sigma_series = np.empty((n_p, n_t + 1))
+        self._liq_count = np.zeros(n_t + 1, dtype=np.int64)
+        self._cascade = np.zeros(n_t + 1, dtype=np.int64)
+        self._paused = np.zeros(n_t + 1, dtype=bool)
+        self._triggered = np.zeros(n_t + 1, dtype=bool)
+        self._residual = np.zeros(n_t + 1)
+        self._events: list[tuple[float, ...]] = []
+        self._liq_volume = 0.0
+        self._wealth = np.empty((n_t + 1, n)) if record_wealth else None
         # step 0: everyone opens
         self._actions(0)
-        self._finish(0)
+        self._bookkeeping(0)
 
-    # -- pool trades -------------------------------------------------------------------------
+    # -- read-only state -----------------------------------------------------------------------
 
-    def _arbitrage(self, j: int, price: float) -> None:
-        f = self.config.fee
-        tr = arbitrage_trade(float(self.x[j]), float(self.y[j]), price, f)
-        da, db = float(tr.amount_a), float(tr.amount_b)
-        if da == 0.0 and db == 0.0:
-            return
-        self.x[j] += da
-        self.y[j] += db
-        self.arb_a[j] -= da
-        self.arb_b -= db
-        if da > 0:
-            self.fees_a[j] += f * da
-        else:
-            self.fees_b += f * db
+    @property
+    def config(self) -> MarketConfig:
+        """The :class:`MarketConfig`."""
+        return self._config
 
-    def _clear(self, j: int, dq: FloatArray) -> float:
-        """Net the signed A orders ``dq`` (buy > 0) of pool ``j``; return the uniform price."""
-        x, y, f = float(self.x[j]), float(self.y[j]), self.config.fee
-        g = 1.0 - f
-        d = float(dq.sum())
-        if d > 0:
-            if not d < x:
-                raise ValueError(f"net order of pool {j} exceeds its reserve of A")
-            b_in = y * d / (g * (x - d))
-            self.x[j] = x - d
-            self.y[j] = y + b_in
-            self.fees_b += f * b_in
-            return b_in / d
-        if d < 0:
-            a_in = -d
-            b_out = y * g * a_in / (x + g * a_in)
-            self.x[j] = x + a_in
-            self.y[j] = y - b_out
-            self.fees_a[j] += f * a_in
-            return b_out / a_in
-        return y / x
+    @property
+    def scenario(self) -> Scenario:
+        """The :class:`Scenario`."""
+        return self._scenario
 
-    def _settle(self, equity: float, traded: float, penalise: bool) -> tuple[float, float, float]:
-        """Pay out a closed position: (penalty, bad debt, payout)."""
-        penalty = 0.0
-        if penalise:
-            penalty = min(self.config.liquidation_penalty * traded, max(equity, 0.0))
-        equity -= penalty
-        self.fund += penalty
-        bad = 0.0
-        if equity < 0:
-            paid = min(-equity, self.fund)
-            self.fund -= paid
-            bad = -equity - paid
-            self.bad_debt += bad
-        return penalty, bad, max(equity, 0.0)
+    @property
+    def control(self) -> Control:
+        """The :class:`Control` in force."""
+        return self._control
 
-    # -- step pieces -------------------------------------------------------------------------
+    @property
+    def t(self) -> int:
+        """The last step done (0 after the opening step)."""
+        return self._t
 
-    def _marks(self) -> FloatArray:
-        if self.mark_kind == "spot":
-            return np.asarray(self.y / self.x, dtype=np.float64)
-        return np.asarray(self.twap_buf.mean(axis=1), dtype=np.float64)
+    @property
+    def mark_kind(self) -> MarkKind:
+        """``"spot"`` or ``"twap"`` (the scenario's mark, else the config's)."""
+        return self._mark_kind
 
-    def _targets(self, t: int, marks: FloatArray) -> FloatArray:
-        """Target leverage per (pool, trader); NaN keeps the position as it is."""
-        cfg = self.config
-        tgt = np.broadcast_to(self.leverage, self.q.shape).copy()
-        vol = self.policy == VOL_ADJUSTED
-        if vol.any():
-            lstar = vol_adjusted_leverage(self.sigma, cfg.kappa, cfg.dt, cfg.max_leverage)
-            tgt[:, vol] = np.minimum(tgt[:, vol], lstar[:, None])
-        agent = self.policy == AGENT
-        if agent.any():
-            assert self.policy_fn is not None
-            eq = self.c + self.side * (self.q * marks[:, None] - self.n)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lev = np.where(self.is_open & (eq > 0), self.q * marks[:, None] / eq, 0.0)
-            view = MarketView(
-                t, marks.copy(), self.sigma.copy(), self.m.copy(), self.side.astype(np.int8),
-                self.is_open.copy(), self.q.copy(), self.c.copy(), eq, lev, self.wallet.copy(),
-                self.x.copy(), self.y.copy(), self.wealth0.copy(),
-            )  # fmt: skip
-            out = np.broadcast_to(np.asarray(self.policy_fn(view), dtype=np.float64), self.q.shape)
-            a = np.clip(out[:, agent], 0.0, cfg.max_leverage)
-            a = np.where(a * self.m[:, None] >= 1.0, np.nan, a)
-            tgt[:, agent] = a
-        return tgt
+    @property
+    def external(self) -> FloatArray:
+        """External prices, shape (n_pools, n_steps + 1)."""
+        return _frozen(self._external)
 
-    def _actions(self, t: int) -> None:
-        cfg = self.config
-        marks = self._marks()
-        tgt = self._targets(t, marks)
-        rebalance_now = t > 0 and t % cfg.rebalance_every == 0
-        snapshot = self.wallet.copy()
-        agent = self.policy == AGENT  # a trained policy may open below 1x
-        for j in range(cfg.n_pools):
-            opening = (~self.is_open[j]) & (t >= self.reopen_at[j]) & (snapshot > 0)
-            opening &= np.isfinite(tgt[j]) & ((tgt[j] >= 1.0) | (agent & (tgt[j] > 0.0)))
-            margin = np.where(opening, cfg.stake * snapshot * self.weights[j], 0.0)
-            opening &= margin > 0
-            spot = float(self.y[j] / self.x[j])
-            want = np.zeros(self.q.shape[1])  # signed A order, buy > 0
-            want[opening] = self.side[opening] * margin[opening] * tgt[j, opening] / spot
-            live = self.is_open[j]
-            resize = live & np.isfinite(tgt[j])
-            resize &= (self.policy == AGENT) | (
-                rebalance_now & ((self.policy == REBALANCE) | (self.policy == VOL_ADJUSTED))
-            )
-            if resize.any():
-                p = float(marks[j])
-                eq = self.c[j] + self.side * (self.q[j] * p - self.n[j])
-                q_star = np.where(eq > 0, tgt[j] * np.maximum(eq, 0.0) / p, 0.0)
-                q_star = np.where(self.policy == AGENT, q_star, np.where(eq > 0, q_star, self.q[j]))
-                delta = np.where(resize, q_star - self.q[j], 0.0)
-                want += self.side * delta
-            if not want.any():
-                continue
-            price = self._clear(j, want)
-            dq = self.side * want  # > 0 grows the position
-            grow = dq > 0
-            shrink = dq < 0
-            self.wallet[opening] -= margin[opening]
-            self.c[j, opening] = margin[opening]
-            self.is_open[j, opening] = True
-            self.q[j, grow] += dq[grow]
-            self.n[j, grow] += dq[grow] * price
-            if shrink.any():
-                idx = np.flatnonzero(shrink)
-                cut = -dq[idx]
-                full = cut >= self.q[j, idx]
-                cut = np.minimum(cut, self.q[j, idx])
-                basis_out = np.where(full, self.n[j, idx], self.n[j, idx] * cut / self.q[j, idx])
-                self.c[j, idx] += self.side[idx] * (cut * price - basis_out)
-                self.n[j, idx] -= basis_out
-                self.q[j, idx] -= cut
-                for i in idx[full]:
-                    _, _, payout = self._settle(float(self.c[j, i]), 0.0, False)
-                    self.wallet[i] += payout
-                    self._flat(j, int(i), t)
+    @property
+    def side(self) -> FloatArray:
+        """Each trader's side, +1.0 long, -1.0 short, shape (n_traders,)."""
+        return _frozen(self._book.side)
 
-    def _flat(self, j: int, i: int, t: int) -> None:
-        self.q[j, i] = self.n[j, i] = self.c[j, i] = 0.0
-        self.is_open[j, i] = False
-        cd = self.config.cooldown
-        self.reopen_at[j, i] = np.iinfo(np.int64).max if cd is None else t + cd
+    @property
+    def policy(self) -> npt.NDArray[np.int8]:
+        """Each trader's policy id in force (``vol_leverage`` turns HOLD/REBALANCE into
+        VOL_ADJUSTED)."""
+        return _frozen(self._policy)
 
-    def _liquidate(self, t: int) -> None:
-        cfg = self.config
-        marks = self._marks()
-        f = cfg.fee
-        g = 1.0 - f
-        for j in range(cfg.n_pools):
-            live = self.is_open[j]
-            if not live.any():
-                continue
-            m = float(self.m[j])
-            s = self.side
-            with np.errstate(divide="ignore", invalid="ignore"):
-                liq = (self.n[j] - s * self.c[j]) / (self.q[j] * (1.0 - s * m))
-            mark0 = float(marks[j])
-            long_ = live & (s > 0)
-            short = live & (s < 0)
-            if not ((long_ & (liq > mark0)).any() or (short & (liq < mark0)).any()):
-                continue
-            li = np.flatnonzero(long_)
-            li = li[np.argsort(-liq[li], kind="stable")]
-            si = np.flatnonzero(short)
-            si = si[np.argsort(liq[si], kind="stable")]
-            l_liq, s_liq = liq[li].tolist(), liq[si].tolist()
-            n_l0 = int(np.searchsorted(-liq[li], -mark0, side="left"))
-            n_s0 = int(np.searchsorted(liq[si], mark0, side="left"))
-            kl = ks = 0
-            spot_mark = self.mark_kind == "spot"
-            x, y = float(self.x[j]), float(self.y[j])
-            while True:
-                p = y / x if spot_mark else mark0
-                cand_l = kl < len(l_liq) and p < l_liq[kl]
-                cand_s = ks < len(s_liq) and p > s_liq[ks]
-                if not (cand_l or cand_s):
-                    break
-                if cand_l and cand_s:
-                    il, is_ = int(li[kl]), int(si[ks])
-                    rl = (self.c[j, il] + self.q[j, il] * p - self.n[j, il]) / (self.q[j, il] * p)
-                    rs = (self.c[j, is_] - self.q[j, is_] * p + self.n[j, is_]) / (
-                        self.q[j, is_] * p
-                    )
-                    take_long = bool(rl <= rs)
-                else:
-                    take_long = cand_l
-                if take_long:
-                    i = int(li[kl])
-                    induced = kl >= n_l0
-                    kl += 1
-                else:
-                    i = int(si[ks])
-                    induced = ks >= n_s0
-                    ks += 1
-                q, nb, c, sd = float(self.q[j, i]), float(self.n[j, i]), float(self.c[j, i]), 0
-                equity = c + (q * p - nb if take_long else nb - q * p)
-                if take_long:
-                    sd = 1
-                    db = y * g * q / (x + g * q)
-                    x += q
-                    y -= db
-                    self.fees_a[j] += f * q
-                    realised = db - nb
-                else:
-                    sd = -1
-                    if not q < x:
-                        raise ValueError(f"pool {j} cannot fill the liquidation of trader {i}")
-                    db = y * q / (g * (x - q))
-                    x -= q
-                    y += db
-                    self.fees_b += f * db
-                    realised = nb - db
-                self.x[j], self.y[j] = x, y
-                penalty, bad, payout = self._settle(c + realised, db, True)
-                self.wallet[i] += payout
-                self._flat(j, i, t)
-                self.liq_volume += db
-                self.liq_count[t] += 1
-                self.cascade[t] += int(induced)
-                self.events.append(
-                    (t, j, i, sd, p, db / q, q, db, equity, penalty, bad, float(induced))
-                )
+    @property
+    def weights(self) -> FloatArray:
+        """Exposure weights over the pools, shape (n_pools, n_traders)."""
+        return _frozen(self._weights)
 
-    def _conservation(self) -> float:
-        cash = self.c - self.side * self.n
-        signed = self.side * self.q
-        res_a = self.x + signed.sum(axis=1) + self.arb_a + self.lp_a - self.x0
-        scale_a = self.x + self.q.sum(axis=1) + np.abs(self.arb_a) + self.lp_a + self.x0
-        total_b = (
-            float(self.y.sum())
-            + float(cash.sum())
-            + float(self.wallet.sum())
-            + self.fund
-            + self.arb_b
-            + self.lp_b
-            - self.bad_debt
-        )
-        scale_b = (
-            float(self.y.sum())
-            + float(np.abs(cash).sum())
-            + float(self.wallet.sum())
-            + self.fund
-            + abs(self.arb_b)
-            + self.lp_b
-            + self.bad_debt
-            + self.b0
-        )
-        return max(float(np.max(np.abs(res_a) / scale_a)), abs(total_b - self.b0) / scale_b)
+    @property
+    def wallet(self) -> FloatArray:
+        """Each trader's B outside its positions, shape (n_traders,)."""
+        return _frozen(self._book.wallet)
 
-    def _finish(self, t: int) -> None:
-        spot = self.y / self.x
-        self.pool_price[:, t] = spot
-        if t == 0:
-            self.post_price[:, 0] = spot
-        self.m_series[:, t] = self.m
-        self.sigma_series[:, t] = self.sigma
-        if self.record_wealth:
-            assert self.wealth is not None
-            self.wealth[t] = self.trader_wealth()
-        if self.config.check_conservation:
-            r = self._conservation()
-            self.residual[t] = r
-            if not r <= self.config.conservation_tol:
-                raise RuntimeError(f"conservation residual {r:.3g} at step {t} exceeds tolerance")
+    @property
+    def initial_wealth(self) -> FloatArray:
+        """Each trader's wallet at the start."""
+        return _frozen(self._wealth0)
+
+    @property
+    def q(self) -> FloatArray:
+        """Position sizes in A (>= 0, 0 when flat), shape (n_pools, n_traders)."""
+        return _frozen(self._book.q)
+
+    @property
+    def n(self) -> FloatArray:
+        """Entry notionals (cost basis) in B of the positions."""
+        return _frozen(self._book.n)
+
+    @property
+    def c(self) -> FloatArray:
+        """Margin (collateral) in B of the positions; equity is :math:`C + s(qP - N)`."""
+        return _frozen(self._book.c)
+
+    @property
+    def is_open(self) -> BoolArray:
+        """Whether each (pool, trader) position is open."""
+        return _frozen(self._book.is_open)
+
+    @property
+    def x(self) -> FloatArray:
+        """The pools' reserves of A, shape (n_pools,)."""
+        return _frozen(self._book.x)
+
+    @property
+    def y(self) -> FloatArray:
+        """The pools' reserves of B, shape (n_pools,)."""
+        return _frozen(self._book.y)
+
+    @property
+    def fund(self) -> float:
+        """The insurance fund's balance in B."""
+        return self._book.fund
+
+    @property
+    def bad_debt(self) -> float:
+        """Bad debt so far, in B."""
+        return self._book.bad_debt
+
+    @property
+    def sigma(self) -> FloatArray:
+        """The pools' annualised EWMA volatility, shape (n_pools,)."""
+        return _frozen(self._sigma)
+
+    @property
+    def maintenance(self) -> FloatArray:
+        """The maintenance rate in force per pool (E17 under ``dynamic_maintenance``)."""
+        return _frozen(self._m)
+
+    @property
+    def sigma_series(self) -> FloatArray:
+        """EWMA volatility after each step, shape (n_pools, n_steps + 1); filled up to :attr:`t`."""
+        return _frozen(self._sigma_series)
+
+    @property
+    def triggered(self) -> BoolArray:
+        """Steps at which the circuit breaker triggered, shape (n_steps + 1,)."""
+        return _frozen(self._triggered)
+
+    def equity(self) -> FloatArray:
+        """Equity :math:`C + s(qP - N)` of every position at the mark, per (pool, trader)."""
+        return self._book.equity(self._marks())
+
+    def view(self) -> MarketView:
+        """A snapshot of the state at the mark: what a trained policy sees (copies)."""
+        return self._view(self._t, self._marks())
 
     def trader_wealth(self) -> FloatArray:
         """Each trader's wallet plus the positive part of its positions' equity at the spot."""
-        eq = self.c + self.side * (self.q * (self.y / self.x)[:, None] - self.n)
-        return np.asarray(self.wallet + np.maximum(eq, 0.0).sum(axis=0), dtype=np.float64)
+        return self._book.trader_wealth()
+
+    # -- the step ------------------------------------------------------------------------------
 
     def step(self) -> None:
         """Advance one step (module docstring, order of events).
@@ -1344,92 +1200,208 @@ class Market:
         RuntimeError
             If the run is over, or the conservation check fails.
         """
-        cfg, sc, ctl = self.config, self.scenario, self.control
-        t = self.t + 1
-        if t > cfg.n_steps:
+        t = self._t + 1
+        if t > self._config.n_steps:
             raise RuntimeError("the run is over")
-        self.t = t
-        if sc.withdrawal_step == t:
-            frac = sc.withdrawal_fraction
-            self.lp_a += frac * self.x
-            self.lp_b += float((frac * self.y).sum())
-            self.x *= 1.0 - frac
-            self.y *= 1.0 - frac
-        ext = self.external[:, t]
-        for j in range(cfg.n_pools):
-            self._arbitrage(j, float(ext[j]))
-        spot = self.y / self.x
-        r = np.log(spot / self.prev_spot)
-        self.prev_spot = spot.copy()
-        lam = cfg.ewma_lambda
-        self.var = lam * self.var + (1.0 - lam) * r * r
-        self.sigma = np.sqrt(self.var / cfg.dt)
-        if ctl.circuit_breaker and np.any(self.sigma > cfg.breaker_theta * self.ema):
-            self.triggered[t] = True
-            self.pause_until = max(self.pause_until, t + cfg.pause_steps - 1)
-        a = cfg.breaker_alpha
-        self.ema = a * self.sigma + (1.0 - a) * self.ema
-        if ctl.dynamic_maintenance:
-            self.m = np.minimum(cfg.maintenance_rate * (1.0 + cfg.eta * self.sigma), 0.99)
-        self.twap_buf[:, :-1] = self.twap_buf[:, 1:]
-        self.twap_buf[:, -1] = spot
-        paused = t <= self.pause_until
-        self.paused[t] = paused
+        self._t = t
+        self._withdrawal(t)
+        ext = self._external[:, t]
+        self._book.arbitrage(ext)
+        self._volatility_and_controls(t)
+        paused = t <= self._pause_until
+        self._paused[t] = paused
         if not paused:
             self._actions(t)
             self._liquidate(t)
-        self.post_price[:, t] = self.y / self.x
-        for j in range(cfg.n_pools):
-            self._arbitrage(j, float(ext[j]))
-        self._finish(t)
+        self._post_price[:, t] = self._book.y / self._book.x
+        self._book.arbitrage(ext)
+        self._bookkeeping(t)
 
     def run(self) -> RunResult:
         """Run the remaining steps and measure (see :class:`RunResult`)."""
-        while self.t < self.config.n_steps:
+        while self._t < self._config.n_steps:
             self.step()
         return self.result()
 
     def result(self) -> RunResult:
         """The measurements so far (a full run: :meth:`run`)."""
-        cfg = self.config
-        episodes = _episodes(self.paused)
+        cfg = self._config
+        episodes = _episodes(self._paused)
         false = sum(
             1
             for start in episodes
-            if _is_false_pause(self.external, start, cfg.false_pause_horizon, cfg.stress_move)
+            if _is_false_pause(self._external, start, cfg.false_pause_horizon, cfg.stress_move)
         )
-        ev = np.asarray(self.events, dtype=np.float64).reshape(-1, len(_EVENT_FIELDS))
-        events: dict[str, npt.NDArray[np.generic]] = {}
-        for k, name in enumerate(_EVENT_FIELDS):
-            col = ev[:, k]
-            if name in ("step", "pool", "trader", "side"):
-                events[name] = col.astype(np.int64)
-            elif name == "induced":
-                events[name] = col.astype(bool)
-            else:
-                events[name] = col
         return RunResult(
-            scenario=self.scenario.name,
-            control=self.control.name,
-            n_liquidations=int(self.liq_count.sum()),
-            liquidation_volume=self.liq_volume,
-            bad_debt=self.bad_debt,
-            insurance_fund=self.fund,
-            liquidations=self.liq_count.copy(),
-            cascade=self.cascade.copy(),
-            paused=self.paused.copy(),
+            scenario=self._scenario.name,
+            control=self._control.name,
+            n_liquidations=int(self._liq_count.sum()),
+            liquidation_volume=self._liq_volume,
+            bad_debt=self._book.bad_debt,
+            insurance_fund=self._book.fund,
+            liquidations=self._liq_count.copy(),
+            cascade=self._cascade.copy(),
+            paused=self._paused.copy(),
             pause_episodes=len(episodes),
             false_pauses=false,
-            log_growth=np.log(self.trader_wealth() / self.wealth0),
-            entropy=self.entropy,
-            pool_price=self.pool_price.copy(),
-            post_cascade_price=self.post_price.copy(),
-            external=self.external.copy(),
-            maintenance=self.m_series.copy(),
-            residual=self.residual.copy(),
-            events=events,
-            wealth=None if self.wealth is None else self.wealth.copy(),
+            log_growth=np.log(self.trader_wealth() / self._wealth0),
+            entropy=self._entropy,
+            pool_price=self._pool_price.copy(),
+            post_cascade_price=self._post_price.copy(),
+            external=self._external.copy(),
+            maintenance=self._m_series.copy(),
+            residual=self._residual.copy(),
+            events=_event_columns(self._events),
+            wealth=None if self._wealth is None else self._wealth.copy(),
         )
+
+    # -- phases of a step ----------------------------------------------------------------------
+
+    def _withdrawal(self, t: int) -> None:
+        """Scenario: LPs burn ``withdrawal_fraction`` of every pool's reserves."""
+        if self._scenario.withdrawal_step == t:
+            self._book.withdraw(self._scenario.withdrawal_fraction)
+
+    def _volatility_and_controls(self, t: int) -> None:
+        """EWMA volatility of the post-arbitrage spot, circuit breaker (E19), m_t (E17), TWAP."""
+        cfg, ctl = self._config, self._control
+        spot = self._book.y / self._book.x
+        r = np.log(spot / self._prev_spot)
+        self._prev_spot = spot.copy()
+        lam = cfg.ewma_lambda
+        self._var = lam * self._var + (1.0 - lam) * r * r
+        self._sigma = np.sqrt(self._var / cfg.dt)
+        if ctl.circuit_breaker and np.any(self._sigma > cfg.breaker_theta * self._ema):
+            self._triggered[t] = True
+            self._pause_until = max(self._pause_until, t + cfg.pause_steps - 1)
+        a = cfg.breaker_alpha
+        self._ema = a * self._sigma + (1.0 - a) * self._ema
+        if ctl.dynamic_maintenance:
+            self._m = np.minimum(cfg.maintenance_rate * (1.0 + cfg.eta * self._sigma), 0.99)
+        self._twap_buf[:, :-1] = self._twap_buf[:, 1:]
+        self._twap_buf[:, -1] = spot
+
+    def _actions(self, t: int) -> None:
+        """Trader actions: targets, then per pool the opens and resizes cleared at one price."""
+        cfg = self._config
+        marks = self._marks()
+        tgt = self._targets(t, marks)
+        rebalance_now = t > 0 and t % cfg.rebalance_every == 0
+        snapshot = self._book.wallet.copy()
+        for j in range(cfg.n_pools):
+            want, opening, margin = self._orders(j, t, tgt[j], float(marks[j]), snapshot,
+                                                 rebalance_now)  # fmt: skip
+            if want.any():
+                self._book.fill(j, t, want, opening, margin, self._book.clear(j, want))
+
+    def _liquidate(self, t: int) -> None:
+        """Liquidation cascade of every pool (:meth:`levpaper.market_book.MarketBook.cascade`)."""
+        marks = self._marks()
+        spot_mark = self._mark_kind == "spot"
+        for j in range(self._config.n_pools):
+            if not self._book.is_open[j].any():
+                continue
+            evs = self._book.cascade(j, t, float(self._m[j]), float(marks[j]), spot_mark)
+            if not evs:
+                continue
+            self._liq_count[t] += len(evs)
+            self._cascade[t] += sum(ev[9] for ev in evs)
+            for ev in evs:
+                self._liq_volume += ev[5]
+                self._events.append((t, j, *ev[:9], float(ev[9])))
+
+    def _bookkeeping(self, t: int) -> None:
+        """Records of step ``t`` and the conservation check."""
+        spot = self._book.y / self._book.x
+        self._pool_price[:, t] = spot
+        if t == 0:
+            self._post_price[:, 0] = spot
+        self._m_series[:, t] = self._m
+        self._sigma_series[:, t] = self._sigma
+        if self._wealth is not None:
+            self._wealth[t] = self.trader_wealth()
+        if self._config.check_conservation:
+            r = self._book.conservation()
+            self._residual[t] = r
+            if not r <= self._config.conservation_tol:
+                raise RuntimeError(f"conservation residual {r:.3g} at step {t} exceeds tolerance")
+
+    # -- pieces of the phases ------------------------------------------------------------------
+
+    def _marks(self) -> FloatArray:
+        if self._mark_kind == "spot":
+            return np.asarray(self._book.y / self._book.x, dtype=np.float64)
+        return np.asarray(self._twap_buf.mean(axis=1), dtype=np.float64)
+
+    def _view(self, t: int, marks: FloatArray) -> MarketView:
+        bk = self._book
+        eq = bk.equity(marks)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lev = np.where(bk.is_open & (eq > 0), bk.q * marks[:, None] / eq, 0.0)
+        return MarketView(
+            t, marks.copy(), self._sigma.copy(), self._m.copy(), bk.side.astype(np.int8),
+            bk.is_open.copy(), bk.q.copy(), bk.c.copy(), eq, lev, bk.wallet.copy(), bk.x.copy(),
+            bk.y.copy(), self._wealth0.copy(),
+        )  # fmt: skip
+
+    def _targets(self, t: int, marks: FloatArray) -> FloatArray:
+        """Target leverage per (pool, trader); NaN keeps the position as it is."""
+        cfg = self._config
+        tgt = np.broadcast_to(self._leverage, self._book.q.shape).copy()
+        vol = self._policy == VOL_ADJUSTED
+        if vol.any():
+            lstar = vol_adjusted_leverage(
+                self._sigma, cfg.kappa, cfg.dt, max_leverage=cfg.max_leverage
+            )
+            tgt[:, vol] = np.minimum(tgt[:, vol], lstar[:, None])
+        agent = self._policy == AGENT
+        if agent.any():
+            assert self._policy_fn is not None
+            view = self._view(t, marks)
+            out = np.broadcast_to(np.asarray(self._policy_fn(view), dtype=np.float64), tgt.shape)
+            a = np.clip(out[:, agent], 0.0, cfg.max_leverage)
+            a = np.where(a * self._m[:, None] >= 1.0, np.nan, a)
+            tgt[:, agent] = a
+        return tgt
+
+    def _orders(
+        self, j: int, t: int, tgt: FloatArray, mark: float, snapshot: FloatArray,
+        rebalance_now: bool,
+    ) -> tuple[FloatArray, BoolArray, FloatArray]:  # fmt: skip
+        """Pool ``j``'s signed A orders (buy > 0), which traders open and their margins."""
+        cfg, pol, bk = self._config, self._policy, self._book
+        side = bk.side
+        agent = pol == AGENT  # a trained policy may open below 1x
+        opening = (~bk.is_open[j]) & (t >= bk.reopen_at[j]) & (snapshot > 0)
+        opening &= np.isfinite(tgt) & ((tgt >= 1.0) | (agent & (tgt > 0.0)))
+        margin = np.where(opening, cfg.stake * snapshot * self._weights[j], 0.0)
+        opening &= margin > 0
+        spot = float(bk.y[j] / bk.x[j])
+        want = np.zeros(bk.q.shape[1])
+        want[opening] = side[opening] * margin[opening] * tgt[opening] / spot
+        resize = bk.is_open[j] & np.isfinite(tgt)
+        resize &= agent | (rebalance_now & ((pol == REBALANCE) | (pol == VOL_ADJUSTED)))
+        if resize.any():
+            q, eq = bk.q[j], bk.c[j] + side * (bk.q[j] * mark - bk.n[j])
+            q_star = np.where(eq > 0, tgt * np.maximum(eq, 0.0) / mark, 0.0)
+            q_star = np.where(agent, q_star, np.where(eq > 0, q_star, q))
+            want += side * np.where(resize, q_star - q, 0.0)
+        return want, opening, margin
+
+
+def _event_columns(rows: list[tuple[float, ...]]) -> dict[str, npt.NDArray[np.generic]]:
+    """The liquidation events as columns (:attr:`RunResult.events`)."""
+    ev = np.asarray(rows, dtype=np.float64).reshape(-1, len(_EVENT_FIELDS))
+    events: dict[str, npt.NDArray[np.generic]] = {}
+    for k, name in enumerate(_EVENT_FIELDS):
+        col = ev[:, k]
+        if name in ("step", "pool", "trader", "side"):
+            events[name] = col.astype(np.int64)
+        elif name == "induced":
+            events[name] = col.astype(bool)
+        else:
+            events[name] = col
+    return events
 
 
 def _episodes(paused: BoolArray) -> list[int]:

@@ -21,7 +21,8 @@ Closed forms, as pure functions vectorised over numpy arrays:
 
 The stateful :class:`ConstantProductPool` applies them to one pool and rejects bad input without
 changing its state; ``levpaper.pool_batch.PoolBatch`` applies the same closed forms (the same
-private kernels, so the results are bit-identical) to thousands of pools per call.
+functions of :mod:`levpaper.kernel`, so the results are bit-identical) to thousands of pools per
+call.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Generic, Literal, NamedTuple, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from levpaper import kernel
 from levpaper._validate import (
     FloatArray,
     fee_rate,
@@ -71,8 +73,6 @@ __all__ = [
 
 _RULES: tuple[str, ...] = ("optimal", "band_edge")
 
-# A value type shared by the scalar and the batched path: Python floats or float64 arrays.
-_F = TypeVar("_F", float, FloatArray)
 # The field type of the result tuples: float (one pool), array (a batch) or either (pure functions).
 _R = TypeVar("_R", bound="float | FloatArray")
 
@@ -141,45 +141,9 @@ class RebalancingLoss(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------------
-# Kernels: the closed forms without validation, shared by the scalar and the batched path. They
-# use only +, -, *, / and sqrt, which IEEE 754 rounds correctly, so a Python float and a numpy
-# array element give the same bits.
+# Liquidity kernels without validation, shared by the scalar and the batched path. The swap and
+# arbitrage formulas are those of levpaper.kernel.
 # ---------------------------------------------------------------------------------------------
-
-
-def _k_out(dx: _F, x: _F, y: _F, g: _F) -> _F:
-    """Exact-in output :math:`y g dx / (x + g dx)`."""
-    net = g * dx
-    return y * net / (x + net)
-
-
-def _k_in(dy: _F, x: _F, y: _F, g: _F) -> _F:
-    """Exact-out input :math:`x dy / (g (y - dy))`."""
-    return x * dy / (g * (y - dy))
-
-
-def _k_arbitrage(
-    x: FloatArray, y: FloatArray, g: FloatArray, p: FloatArray, band_edge: bool
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Arbitrage to price ``p``: (change of A, change of B, profit, output, reserve paid out)."""
-    # Outside the band exactly as no_arbitrage_band computes it, so that prices on its edges
-    # trade nothing whatever the rounding of r.
-    buy = p > y / (g * x)  # A is cheap in the pool: buy it with B
-    sell = p < g * y / x  # A is dear in the pool: sell it for B
-    r = np.where(buy, p * g * x / y, g * y / (p * x))  # > 1 in exact arithmetic when trading
-    rin = np.where(buy, y, x)
-    rout = np.where(buy, x, y)
-    if band_edge:
-        h = 1.0 + g
-        u = 2.0 * (r - 1.0) / (h + np.sqrt(h * h + 4.0 * g * (r - 1.0)))
-    else:
-        u = (np.sqrt(r) - 1.0) / g
-    din = np.where(buy | sell, rin * np.maximum(u, 0.0), 0.0)
-    out = _k_out(din, rin, rout, g)
-    d_a = np.where(buy, -out, din)
-    d_b = np.where(buy, din, -out)
-    profit = -(d_b + p * d_a)
-    return d_a, d_b, profit, out, rout
 
 
 def _k_mint(
@@ -279,7 +243,7 @@ def amount_out(
     x = positive("reserve_in", reserve_in)
     y = positive("reserve_out", reserve_out)
     f = fee_rate("fee", fee)
-    return scalar_or_array(_k_out(dx, x, y, 1.0 - f))
+    return scalar_or_array(kernel.swap_out(dx, x, y, kernel.fee_factor(f)))
 
 
 def amount_in_for(
@@ -323,7 +287,7 @@ def amount_in_for(
     f = fee_rate("fee", fee)
     if not np.all(dy < y):
         raise ValueError(f"amount_out must be < reserve_out, got {amount_out!r} >= {reserve_out!r}")
-    return scalar_or_array(_k_in(dy, x, y, 1.0 - f))
+    return scalar_or_array(kernel.swap_in(dy, x, y, kernel.fee_factor(f)))
 
 
 def execution_price(
@@ -522,7 +486,9 @@ def no_arbitrage_band(
     return scalar_or_array(g * y / x), scalar_or_array(y / (g * x))
 
 
-def _check_arbitrage_output(out: FloatArray, rout: FloatArray, price: object) -> None:
+def _check_arbitrage_output(
+    out: float | FloatArray, rout: float | FloatArray, price: object
+) -> None:
     if not np.all(out < rout):
         raise ValueError(
             f"price is too far from the pool price for float64: the arbitrage would empty a "
@@ -605,9 +571,9 @@ def arbitrage_trade(
     x = positive("reserve_a", reserve_a)
     y = positive("reserve_b", reserve_b)
     p = positive("price", price)
-    g = 1.0 - fee_rate("fee", fee)
+    g = kernel.fee_factor(fee_rate("fee", fee))
     one_of("rule", rule, _RULES)
-    d_a, d_b, profit, out, rout = _k_arbitrage(x, y, g, p, rule == "band_edge")
+    d_a, d_b, profit, out, rout = kernel.arbitrage(x, y, p, g, rule == "band_edge")
     _check_arbitrage_output(out, rout, price)
     return ArbitrageTrade(scalar_or_array(d_a), scalar_or_array(d_b), scalar_or_array(profit))
 
@@ -900,7 +866,7 @@ def rebalancing_loss(
     lead = p.shape[:-1]
     x = np.broadcast_to(positive("reserve_a", reserve_a), lead).astype(np.float64)
     y = np.broadcast_to(positive("reserve_b", reserve_b), lead).astype(np.float64)
-    g = np.broadcast_to(1.0 - fee_rate("fee", fee), lead).astype(np.float64)
+    g = np.broadcast_to(kernel.fee_factor(fee_rate("fee", fee)), lead).astype(np.float64)
     one_of("rule", rule, _RULES)
     band_edge = rule == "band_edge"
     pool = np.empty_like(p)
@@ -911,7 +877,7 @@ def rebalancing_loss(
     arb[..., 0] = 0.0
     for t in range(1, p.shape[-1]):
         pt = p[..., t]
-        d_a, d_b, profit, out, rout = _k_arbitrage(x, y, g, pt, band_edge)
+        d_a, d_b, profit, out, rout = kernel.arbitrage(x, y, pt, g, band_edge)
         _check_arbitrage_output(out, rout, f"prices[..., {t}]")
         reb[..., t] = reb[..., t - 1] + x * (pt - p[..., t - 1])
         x = x + d_a
@@ -1078,7 +1044,7 @@ class ConstantProductPool:
         """
         x, y = self._reserves(token_in)
         dx = _scalar_positive("amount_in", amount_in)
-        out = _k_out(dx, x, y, 1.0 - self.fee)
+        out = kernel.swap_out(dx, x, y, 1.0 - self.fee)
         if not out < y:
             raise _drain_error("amount_in", amount_in)
         return out
@@ -1141,7 +1107,7 @@ class ConstantProductPool:
         dy = _scalar_positive("amount_out", amount_out)
         if not dy < y:
             raise ValueError(f"amount_out must be < reserve_out, got {amount_out!r} >= {y!r}")
-        paid = _k_in(dy, x, y, 1.0 - self.fee)
+        paid = kernel.swap_in(dy, x, y, 1.0 - self.fee)
         if not paid < math.inf:
             raise ValueError(f"amount_out is too close to the reserve, got {amount_out!r}")
         return paid
@@ -1202,14 +1168,10 @@ class ConstantProductPool:
         ValueError
             If ``price`` is not finite and positive or ``rule`` is unknown.
         """
-        p = np.asarray(_scalar_positive("price", price))
+        p = _scalar_positive("price", price)
         one_of("rule", rule, _RULES)
-        d_a, d_b, profit, out, rout = _k_arbitrage(
-            np.asarray(self.reserve_a),
-            np.asarray(self.reserve_b),
-            np.asarray(1.0 - self.fee),
-            p,
-            rule == "band_edge",
+        d_a, d_b, profit, out, rout = kernel.arbitrage(
+            self.reserve_a, self.reserve_b, p, 1.0 - self.fee, rule == "band_edge"
         )
         _check_arbitrage_output(out, rout, price)
         return ArbitrageTrade(float(d_a), float(d_b), float(profit))

@@ -5,10 +5,10 @@ arrays and applies the closed forms of :mod:`levpaper.pool` to all of them in on
 and exact-out swaps in either direction (a boolean mask per pool), quotes, arbitrage to an array of
 external prices, and adding or removing liquidity.
 
-It calls the same private kernels as :class:`levpaper.pool.ConstantProductPool`. Those use only
-``+``, ``-``, ``*``, ``/`` and ``sqrt``, which IEEE 754 rounds correctly whether the operands are
-Python floats or numpy array elements, so pool ``i`` of a batch ends **bit-identical** to a
-:class:`~levpaper.pool.ConstantProductPool` given the same calls (the tests check it with
+It calls the same functions of :mod:`levpaper.kernel` as :class:`levpaper.pool.ConstantProductPool`.
+Those use only ``+``, ``-``, ``*``, ``/`` and ``sqrt``, which IEEE 754 rounds correctly whether the
+operands are Python floats or numpy array elements, so pool ``i`` of a batch ends **bit-identical**
+to a :class:`~levpaper.pool.ConstantProductPool` given the same calls (the tests check it with
 ``numpy.array_equal``).
 
 Every method validates its input by default (``check=True``) and leaves the batch unchanged when
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from levpaper import kernel
 from levpaper._validate import FloatArray, fee_rate, one_of, positive
 from levpaper.pool import (
     _RULES,
@@ -32,11 +33,8 @@ from levpaper.pool import (
     ConstantProductPool,
     LiquidityChange,
     _check_arbitrage_output,
-    _k_arbitrage,
     _k_burn,
-    _k_in,
     _k_mint,
-    _k_out,
 )
 
 __all__ = ["PoolBatch"]
@@ -232,7 +230,7 @@ class PoolBatch:
         else:
             x = np.where(a_in, ra, rb)
             y = np.where(a_in, rb, ra)
-        return _k_out(dx, x, y, self._g), y
+        return kernel.swap_out(dx, x, y, self._g), y
 
     def _apply_in(self, dx: Any, out: FloatArray, a_in: Any) -> None:
         ra, rb = self.reserve_a, self.reserve_b
@@ -323,7 +321,7 @@ class PoolBatch:
         x, y = self._out_reserves(a_out)
         if check and not np.all(dy < y):
             raise ValueError("amount_out must be < reserve_out in every pool")
-        paid: FloatArray = _k_in(dy, x, y, self._g)
+        paid: FloatArray = kernel.swap_in(dy, x, y, self._g)
         if check and not np.all(np.isfinite(paid)):
             raise ValueError("amount_out is too close to the reserve: the input overflows")
         return paid
@@ -381,8 +379,8 @@ class PoolBatch:
         """The arbitrage of every pool to ``price[i]``, without trading (see :meth:`arbitrage`)."""
         p = self._amounts("price", price)
         one_of("rule", rule, _RULES)
-        d_a, d_b, profit, out, rout = _k_arbitrage(
-            self.reserve_a, self.reserve_b, self._g, p, rule == "band_edge"
+        d_a, d_b, profit, out, rout = kernel.arbitrage(
+            self.reserve_a, self.reserve_b, p, self._g, rule == "band_edge"
         )
         _check_arbitrage_output(out, rout, price)
         return ArbitrageTrade(d_a, d_b, profit)

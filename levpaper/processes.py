@@ -17,8 +17,8 @@ steps by default (:data:`HOURLY_DT` :math:`= 1/8760`). A simulation returns an a
 ``(n_paths, n_steps + 1)`` whose column 0 is the start price ``s0``.
 
 The defaults are crypto-like: every model has an annualised volatility of about 0.8 and zero drift
-(SCIENCE.md section 3 quotes 0.5 to 1.0). Each class also states its exact moments, which the tests
-hold the simulators to.
+(crypto volatility is typically 0.5 to 1.0). Each class also states its exact moments, which the
+tests hold the simulators to.
 """
 
 from __future__ import annotations
@@ -215,13 +215,25 @@ class GBM:
         n_paths, n_steps, dt = _check_grid(n_paths, n_steps, dt)
         start = float(positive("s0", s0))
         out = np.empty((n_paths, n_steps + 1), dtype=np.float64)
-        self._fill(out, rng, s0=start, dt=dt, log=log)
+        self.fill(out, rng, s0=start, dt=dt, log=log)
         return out
 
-    def _fill(
+    def fill(
         self, out: FloatArray, rng: np.random.Generator, *, s0: float, dt: float, log: bool
     ) -> None:
-        """Write paths into the C-contiguous ``out`` block by block (see :meth:`simulate`)."""
+        """Write paths into the C-contiguous ``out`` in place, block by block: :meth:`simulate`
+        without the allocation (the same draws, so the same paths for the same ``rng``), for a
+        caller that reuses one buffer (:func:`levpaper.first_passage.first_passage_monte_carlo`).
+
+        ``out`` has shape ``(n_paths, n_steps + 1)``; ``s0`` and ``dt`` are not validated here.
+
+        Examples
+        --------
+        >>> gbm, buf = GBM(sigma=0.8), np.empty((3, 5))
+        >>> gbm.fill(buf, np.random.default_rng(0), s0=2.0, dt=HOURLY_DT, log=False)
+        >>> bool(np.array_equal(buf, gbm.simulate(3, 4, np.random.default_rng(0), s0=2.0)))
+        True
+        """
         scale = self.sigma * math.sqrt(dt)
         drift = self.log_drift * dt
         rows = _block_rows(out.shape[1] - 1)

@@ -72,10 +72,11 @@ import numpy.typing as npt
 from gymnasium.utils import seeding
 
 from levpaper import _market_kernel as mk
-from levpaper._market_kernel import BLOCK, TINY
+from levpaper import kernel
+from levpaper._market_kernel import BLOCK
 from levpaper._validate import FloatArray, positive_int
 from levpaper.env import LeveragedSwapConfig, make_config
-from levpaper.pool import _k_arbitrage, _k_in, _k_out
+from levpaper.spaces import N_FEATURES, OBS_HIGH, OBS_LOW, TINY, ObservationScale, fill_observation
 
 __all__ = ["SharedPoolEnv"]
 
@@ -150,14 +151,13 @@ class SharedPoolEnv:
             )
         self.config = cfg
         self.num_pools, self.n_accounts = n, k
-        self.single_observation_space = gym.spaces.Box(mk.OBS_LOW, mk.OBS_HIGH, dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-        low = np.broadcast_to(mk.OBS_LOW, (n, k, mk.N_FEATURES))
-        high = np.broadcast_to(mk.OBS_HIGH, (n, k, mk.N_FEATURES))
+        low = np.broadcast_to(OBS_LOW, (n, k, N_FEATURES))
+        high = np.broadcast_to(OBS_HIGH, (n, k, N_FEATURES))
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n, k, 2), dtype=np.float32)
-        self._g = 1.0 - cfg.fee
-        self._gv = np.full(1, self._g)  # as an array for the pool kernels
+        self._g = kernel.fee_factor(cfg.fee)
         self._m = float(cfg.maintenance_rate)
         self._c0 = float(cfg.initial_capital)
         self._x0 = float(cfg.pool_reserve_a)
@@ -168,7 +168,7 @@ class SharedPoolEnv:
         self._ruin = cfg.ruin_fraction * self._c0
         self._limit = float(cfg.max_leverage) * self._c0
         self._noise_scale = cfg.noise_traders.std * self._y0 if cfg.noise_traders else 0.0
-        self._scale = mk.ObservationScale(
+        self._scale = ObservationScale(
             self._m, 1.0 / self._c0, self._x0 / self._y0, 1.0 / self._x0, 1.0 / self._y0,
             1.0 / cfg.dt, float(cfg.horizon), 1.0 / cfg.horizon,
         )  # fmt: skip
@@ -182,7 +182,7 @@ class SharedPoolEnv:
         self._wprev = np.empty((n, k))
         self.active = np.zeros((n, k), dtype=np.bool_)
         self._t = 0
-        self._obs64 = np.empty((mk.N_FEATURES, n, k))
+        self._obs64 = np.empty((N_FEATURES, n, k))
         # random streams, one per pool, as in the vector environment
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._stream = np.full(n, mk.stream_start(cfg.process))
@@ -261,73 +261,18 @@ class SharedPoolEnv:
         if a.shape != (n, k, 2) or not (np.all(a >= -1.0) and np.all(a <= 1.0)):
             raise ValueError(f"actions must be finite numbers in [-1, 1] of shape ({n}, {k}, 2)")
         cfg = self.config
-        cap = self._cap
         was_active = self.active.copy()
-        q, cash, w = self._q, self._cash, self._w
         with np.errstate(all="ignore"):
-            # 1. the agents, at the mark they observed
-            p, qp, e, nn = self._mark_now()
-            mf = np.where(was_active, a[..., 1], 0.0)
-            wd = np.maximum(e - nn / cap, 0.0) * np.minimum(mf, 0.0)
-            dm = np.maximum(mf, 0.0) * w + wd
-            w -= dm
-            cash += dm
-            e = e + dm
-            lev = qp / np.maximum(e, TINY)
-            tgt = np.where(was_active, a[..., 0] * cap, 0.0)
-            lim = np.maximum(cap, np.maximum(np.sign(tgt) * lev, 0.0))
-            final = np.copysign(np.minimum(np.abs(tgt), lim), tgt)
-            # the position limit: notional at most L_max C0, or the current one on the same side
-            room = np.maximum(self._limit, np.where(final * lev > 0, nn, 0.0))
-            final = np.copysign(np.minimum(np.abs(final), room / np.maximum(e, TINY)), final)
-            dn = (final - lev) * e
-            closing = (final * lev <= 0) & (q != 0)
-            for j in range(k):
-                acc = (self._t + j) % k
-                rows = np.flatnonzero(closing[:, acc])
-                if rows.size:
-                    left = self._close(rows, acc, 0.0)
-                    dn[rows, acc] = final[rows, acc] * left
-                self._trade(acc, dn[:, acc])
-            # 2. the external price and the arbitrageurs
-            if self._pos == BLOCK:
-                self._refill()
-            self._pext *= self._ratios[:, self._pos]
-            da, db, _, _, _ = _k_arbitrage(self._x, self._y, self._gv, self._pext, True)
-            self._x += da
-            self._y += db
-            self._out_a -= da
-            self._out_b -= db
-            # 3. noise traders
-            if self._noise is not None:
-                self._order(self._noise_scale * self._noise[:, self._pos])
-            self._pos += 1
+            # 1. the agents, at the mark they observed, one after the other
+            e, lev, final = self._apply_action(a, was_active)
+            self._trade(e, lev, final)
+            # 2. the external price and the arbitrageurs; 3. noise traders
+            self._advance_price()
             # 4. mark and the liquidation cascade, worst margin ratio first
-            liquidated = np.zeros((n, k), dtype=np.bool_)
-            lp = np.zeros((n, k))
-            for _ in range(k):
-                p, qp, e, nn = self._mark_now()
-                below = e < self._m * nn  # a flat account has cash >= 0: never below
-                rows = np.flatnonzero(below.any(axis=1))
-                if not rows.size:
-                    break
-                ratio = np.where(below[rows], e[rows] / np.maximum(nn[rows], TINY), np.inf)
-                worst = np.argmin(ratio, axis=1)
-                e_before = e[rows, worst]
-                left = self._close_many(rows, worst, float(cfg.liquidation_penalty_rate))
-                lp[rows, worst] = (np.maximum(e_before, 0.0) - left) * self._scale.inv_c0
-                liquidated[rows, worst] = True
+            liquidated, lp = self._liquidate()
             p, qp, e, nn = self._mark_now()
             # 5. volatility, reward, episode ends
-            ret = self._y / self._x / self._pprev - 1.0
-            self._v *= cfg.volatility_decay
-            self._v += (1.0 - cfg.volatility_decay) * ret * ret
-            self._pprev[:] = self._y / self._x
-            wealth = w + e
-            profit = (wealth - self._wprev) * self._scale.inv_c0
-            sv = nn * np.sqrt(self._v)[:, None] * self._scale.inv_c0
-            w1, w2, w3 = cfg.reward_weights
-            reward = np.where(was_active, (w1 * profit - w2 * lp) - w3 * sv, 0.0)
+            wealth, profit, sv, reward = self._reward(e, nn, lp, was_active)
             self._wprev[:] = wealth
             self._t += 1
             terminated = was_active & (wealth < self._ruin)
@@ -354,6 +299,97 @@ class SharedPoolEnv:
         rb = self._y + (self._cash + self._w).sum(axis=1) + self._fund + self._out_b - self._bad
         return np.asarray(np.maximum(np.abs(ra) / a0, np.abs(rb - b0) / b0), dtype=np.float64)
 
+    # -- the phases of a step -----------------------------------------------------------------
+
+    def _apply_action(
+        self, a: FloatArray, was_active: BoolArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Step 1a: each active account's margin change and capped target leverage (as in the
+        vector environment), then the position limit. Returns the equity and the signed leverage
+        after the margin change, and the target."""
+        cap = self._cap
+        _, qp, e, nn = self._mark_now()
+        mf = np.where(was_active, a[..., 1], 0.0)
+        dm = mk.margin_change(mf, e, nn, self._w, cap)
+        self._w -= dm
+        self._cash += dm
+        e = e + dm
+        lev = qp / np.maximum(e, TINY)
+        tgt = np.where(was_active, a[..., 0] * cap, 0.0)
+        final = mk.cap_target(tgt, lev, cap)
+        # the position limit: notional at most L_max C0, or the current one on the same side
+        room = np.maximum(self._limit, np.where(final * lev > 0, nn, 0.0))
+        final = np.copysign(np.minimum(np.abs(final), room / np.maximum(e, TINY)), final)
+        return e, lev, final
+
+    def _trade(self, e: FloatArray, lev: FloatArray, final: FloatArray) -> None:
+        """Step 1b: the accounts' trades reach the pool in the rotating order, each closing its
+        position first on a close or a change of side."""
+        k = self.n_accounts
+        dn = (final - lev) * e
+        closing = (final * lev <= 0) & (self._q != 0)
+        for j in range(k):
+            acc = (self._t + j) % k
+            rows = np.flatnonzero(closing[:, acc])
+            if rows.size:
+                left = self._close(rows, acc, 0.0)
+                dn[rows, acc] = final[rows, acc] * left
+            self._fill(acc, dn[:, acc])
+
+    def _advance_price(self) -> None:
+        """Steps 2 and 3: the external price moves, the arbitrageurs trade each pool to the edge
+        of its band (:func:`levpaper.kernel.arbitrage`), then the noise traders."""
+        if self._pos == BLOCK:
+            self._refill()
+        self._pext *= self._ratios[:, self._pos]
+        da, db, _, _, _ = kernel.arbitrage(self._x, self._y, self._pext, self._g, True)
+        self._x += da
+        self._y += db
+        self._out_a -= da
+        self._out_b -= db
+        if self._noise is not None:
+            self._order(self._noise_scale * self._noise[:, self._pos])
+        self._pos += 1
+
+    def _liquidate(self) -> tuple[BoolArray, FloatArray]:
+        """Step 4: the liquidation cascade. In each pool, while an account is below maintenance,
+        the one with the worst margin ratio :math:`E/N` is closed and settled, and the mark is
+        recomputed. Returns the liquidated mask and the liquidation penalty of the reward."""
+        n, k = self.num_pools, self.n_accounts
+        rate = float(self.config.liquidation_penalty_rate)
+        liquidated = np.zeros((n, k), dtype=np.bool_)
+        lp = np.zeros((n, k))
+        for _ in range(k):
+            _, _, e, nn = self._mark_now()
+            below = kernel.liquidatable(e, nn, self._m)  # a flat account: never below
+            rows = np.flatnonzero(below.any(axis=1))
+            if not rows.size:
+                break
+            ratio = np.where(below[rows], e[rows] / np.maximum(nn[rows], TINY), np.inf)
+            worst = np.argmin(ratio, axis=1)
+            e_before = e[rows, worst]
+            left = self._close_many(rows, worst, rate)
+            lp[rows, worst] = (np.maximum(e_before, 0.0) - left) * self._scale.inv_c0
+            liquidated[rows, worst] = True
+        return liquidated, lp
+
+    def _reward(
+        self, e: FloatArray, nn: FloatArray, lp: FloatArray, was_active: BoolArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Step 5: the pool's EWMA variance and each active account's reward (E10). Returns the
+        wealth, the profit, the volatility penalty and the reward."""
+        cfg = self.config
+        ret = self._y / self._x / self._pprev - 1.0
+        self._v *= cfg.volatility_decay
+        self._v += (1.0 - cfg.volatility_decay) * ret * ret
+        self._pprev[:] = self._y / self._x
+        wealth = self._w + e
+        profit = (wealth - self._wprev) * self._scale.inv_c0
+        sv = nn * np.sqrt(self._v)[:, None] * self._scale.inv_c0
+        w1, w2, w3 = cfg.reward_weights
+        reward = np.where(was_active, (w1 * profit - w2 * lp) - w3 * sv, 0.0)
+        return wealth, profit, sv, reward
+
     # -- internals ----------------------------------------------------------------------------
 
     def _mark_now(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -362,22 +398,20 @@ class SharedPoolEnv:
         e = self._cash + qp
         return p, qp, e, np.abs(qp)
 
-    def _trade(self, acc: int, dn: FloatArray) -> None:
+    def _fill(self, acc: int, dn: FloatArray) -> None:
         """Account ``acc`` of every pool pays ``dn`` of B into its pool (> 0, exact in) or takes
         ``-dn`` out (< 0, exact out, at most half the reserve), as the single environment."""
-        g, x, y = self._gv, self._x, self._y
-        nb = np.maximum(dn, 0.0)
-        ns = np.minimum(nb - dn, y * 0.5)
-        aout = _k_out(nb, y, x, g) - _k_in(ns, x, y, g)  # A paid out by the pool, net
-        nb -= ns  # B paid into the pool, net
-        x -= aout
-        y += nb
-        self._q[:, acc] += aout
-        self._cash[:, acc] -= nb
+        dq, db = kernel.trade_notional(dn, self._x, self._y, self._g)
+        self._x -= dq
+        self._y += db
+        self._q[:, acc] += dq
+        self._cash[:, acc] -= db
 
     def _order(self, order: FloatArray) -> None:
         """Signed orders in B of other traders (see :class:`levpaper.env.PoolTrader`)."""
-        dx, dy = mk.apply_orders(self._x, self._y, order, self._g)
+        dx, dy = kernel.apply_orders(self._x, self._y, order, self._g)
+        self._x += dx
+        self._y += dy
         self._out_a -= dx
         self._out_b -= dy
 
@@ -387,19 +421,17 @@ class SharedPoolEnv:
     def _close_many(
         self, rows: npt.NDArray[np.intp], accs: npt.NDArray[np.intp], rate: float
     ) -> FloatArray:
-        """Close account ``accs[i]`` of pool ``rows[i]`` through the pool and settle (a penalty of
-        ``rate`` times the B traded, capped by the cash, to the fund; a negative remainder from
-        the fund, then bad debt). Returns the cash left (>= 0)."""
+        """Close account ``accs[i]`` of pool ``rows[i]`` through the pool and settle
+        (:func:`levpaper.kernel.settle`). Returns the cash left (>= 0)."""
         x, y = self._x[rows], self._y[rows]
         q, cash = self._q[rows, accs], self._cash[rows, accs]
-        self._x[rows], self._y[rows], recv, pay = mk.close_trade(x, y, q, self._g)
-        cash, self._fund[rows], bad = mk.settle(
-            cash + recv - pay, recv + pay, self._fund[rows], rate
-        )
-        self._bad[rows] += bad
+        self._x[rows], self._y[rows], recv, pay = kernel.close_trade(x, y, q, self._g)
+        s = kernel.settle(cash + recv - pay, recv + pay, self._fund[rows], rate)
+        self._fund[rows] = s.fund
+        self._bad[rows] += s.bad_debt
         self._q[rows, accs] = 0.0
-        self._cash[rows, accs] = cash
-        return np.asarray(cash, dtype=np.float64)
+        self._cash[rows, accs] = s.cash
+        return np.asarray(s.cash, dtype=np.float64)
 
     def _refill(self) -> None:
         rngs = self._rngs
@@ -430,12 +462,12 @@ class SharedPoolEnv:
         o = self._obs64
         o[5] = sv
         pool = (p, self._x[:, None], self._y[:, None], self._v[:, None])
-        lev = mk.fill_observation(
+        lev = fill_observation(
             o, self._scale, pool, (self._q, self._cash, self._w, e, qp, nn), float(self._t),
             self._cap,
         )  # fmt: skip
         obs = np.moveaxis(o, 0, -1).astype(np.float32)
-        np.clip(obs, mk.OBS_LOW, mk.OBS_HIGH, out=obs)
+        np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
         values = (profit, lp, sv, e.copy(), self._w + e, self._q.copy(), lev, liquidated)
         info: dict[str, Any] = dict(zip(_ACCOUNT_KEYS, values, strict=True))
         pools = (p[:, 0].copy(), self._pext.copy(), self._fund.copy(), self._bad.copy(),

@@ -117,6 +117,7 @@ __all__ = [
     "Outcomes",
     "TrainConfig",
     "TrainResult",
+    "baseline_policies",
     "config_hash",
     "curriculum_cap",
     "evaluate",
@@ -808,7 +809,21 @@ _VARIANTS: dict[str, Callable[[TrainConfig], TrainConfig]] = {
 }
 
 
-def _baselines(config: TrainConfig, rng_seed: int) -> dict[str, Callable[[], Policy]]:
+def baseline_policies(config: TrainConfig, rng_seed: int) -> dict[str, Callable[[], Policy]]:
+    """The baselines of :func:`results_table`, as it builds them: name -> factory of a fresh policy.
+
+    Random (seeded with ``rng_seed``), fixed 1x, 5x and 100x, Kelly (when the environment's
+    process is a GBM or a Merton jump diffusion, from its drift and volatility) and the
+    volatility-adjusted leverage of ledger row E12 (``book/ledger.toml``), all with the
+    environment's maintenance rate (and its ``dt`` and ``max_leverage`` where they apply).
+
+    Examples
+    --------
+    >>> list(baseline_policies(TrainConfig(), 0))
+    ['random', 'fixed 1x', 'fixed 5x', 'fixed 100x', 'Kelly', 'L* (E12)']
+    >>> baseline_policies(TrainConfig(), 0)["fixed 5x"]().leverage
+    5.0
+    """
     env = config.env
     m = env.maintenance_rate
     out: dict[str, Callable[[], Policy]] = {
@@ -898,7 +913,7 @@ def results_table(
                 for p in policies
             ]
             rows.append(_row(variant, _describe(cfg), attacked, summarise(outs)))
-    for name, make in _baselines(config, seeds[0]).items():
+    for name, make in baseline_policies(config, seeds[0]).items():
         for attacked, adv in attacks:
             ev = evaluate(make(), env, eval_seeds, gamma=config.gamma, adversary=adv)
             rows.append(_row(name, "-", attacked, ev.metrics))

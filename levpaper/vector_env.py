@@ -43,9 +43,24 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from levpaper import _market_kernel as mk
-from levpaper._market_kernel import BLOCK, TINY
+from levpaper import kernel
+from levpaper._market_kernel import BLOCK
 from levpaper._validate import FloatArray, positive_int
 from levpaper.env import LeveragedSwapConfig, MarketView, make_config
+from levpaper.spaces import (
+    BUY,
+    DOWN,
+    KEEP,
+    MARGIN,
+    N_DISCRETE,
+    N_FEATURES,
+    OBS_HIGH,
+    OBS_LOW,
+    TINY,
+    UP,
+    ObservationScale,
+    fill_observation,
+)
 
 __all__ = ["LeveragedSwapVectorEnv"]
 
@@ -109,18 +124,16 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self.num_envs = n
         self.render_mode = render_mode
         self.metadata = dict(self.metadata)
-        self.single_observation_space = gym.spaces.Box(mk.OBS_LOW, mk.OBS_HIGH, dtype=np.float32)
+        self.single_observation_space = gym.spaces.Box(OBS_LOW, OBS_HIGH, dtype=np.float32)
         self._discrete = cfg.action_mode == "discrete"
         if self._discrete:
-            self.single_action_space = gym.spaces.Discrete(mk.N_DISCRETE)
+            self.single_action_space = gym.spaces.Discrete(N_DISCRETE)
         else:
             self.single_action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, n)
         self.action_space = batch_space(self.single_action_space, n)
         # constants
-        self._g = 1.0 - cfg.fee
-        self._h2 = 0.5 * (1.0 + self._g)
-        self._hh4 = self._h2 * self._h2
+        self._g = kernel.fee_factor(cfg.fee)
         self._m = float(cfg.maintenance_rate)
         self._c0 = float(cfg.initial_capital)
         self._x0 = float(cfg.pool_reserve_a)
@@ -128,7 +141,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._p0 = self._y0 / self._x0
         self._noise_scale = cfg.noise_traders.std * self._y0 if cfg.noise_traders else 0.0
         self._hooks = tuple(h for h in (*cfg.traders, cfg.adversary) if h is not None)
-        self._margin_table = mk.MARGIN * cfg.margin_step
+        self._margin_table = MARGIN * cfg.margin_step
         self._margin0 = cfg.initial_margin_fraction * self._c0
         self._wallet0 = self._c0 - self._margin0
         self._var0 = mk.initial_variance(cfg.process) * cfg.dt
@@ -137,7 +150,6 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._w1, self._w2, self._w3 = cfg.reward_weights
         self._ruin = cfg.ruin_fraction * self._c0
         self._horizon = float(cfg.horizon)
-        self._gg = self._g * self._g
         self._pen_rate = float(cfg.liquidation_penalty_rate)
         self._dt = float(cfg.dt)
         self._inv_c0 = 1.0 / self._c0
@@ -161,7 +173,16 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._lev_step = cfg.leverage_step * self._cap
         self._mark: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = (z, z, z, z)
         self._autoreset = np.zeros(n, dtype=np.bool_)
-        # random streams
+        self._init_streams(cfg, n)
+        self._started = False
+        self._obs64 = np.empty((N_FEATURES, n))
+        self._scale = ObservationScale(
+            self._m, self._inv_c0, self._inv_p0, self._inv_x0, self._inv_y0, self._inv_dt,
+            self._horizon, self._inv_h,
+        )  # fmt: skip
+
+    def _init_streams(self, cfg: LeveragedSwapConfig, n: int) -> None:
+        """The per-copy random streams and the blocks of gross returns drawn from them."""
         self._rngs: list[np.random.Generator | None] = [None] * n
         self._stream = np.full(n, mk.stream_start(cfg.process))
         # a replayed series is shared: each copy reads it at its own position, no blocks needed
@@ -173,12 +194,6 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._row = np.arange(n, dtype=np.int64) * BLOCK
         self._row_end = self._row + BLOCK
         self._pos = self._row_end.copy()  # flat index of the next ratio; row end = exhausted
-        self._started = False
-        self._obs64 = np.empty((mk.N_FEATURES, n))
-        self._scale = mk.ObservationScale(
-            self._m, self._inv_c0, self._inv_p0, self._inv_x0, self._inv_y0, self._inv_dt,
-            self._horizon, self._inv_h,
-        )  # fmt: skip
 
     # -- curriculum hook ----------------------------------------------------------------------
 
@@ -249,162 +264,23 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         """Step every copy (autoresetting those that ended at the previous step)."""
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        n = self.num_envs
-        if self._discrete:
-            a = np.asarray(actions)
-            # as unsigned, a negative action is huge: one reduction checks both ends
-            if (
-                a.shape != (n,)
-                or a.dtype.kind not in "iu"
-                or a.view(a.dtype.str.replace("i", "u")).max() >= mk.N_DISCRETE
-            ):
-                raise ValueError(
-                    f"actions must be integers in [0, {mk.N_DISCRETE}) of shape ({n},), "
-                    f"got {actions!r}"
-                )
-        else:
-            a = np.asarray(actions, dtype=np.float64)
-            if a.shape != (n, 2) or not (np.all(a >= -1.0) and np.all(a <= 1.0)):
-                raise ValueError(f"actions must be finite numbers in [-1, 1] of shape ({n}, 2)")
+        a = self._check_actions(actions)
         done = np.flatnonzero(self._autoreset)
-        g = self._g
-        x, y, cash, q, w = self._x, self._y, self._cash, self._q, self._w
-        cap = self._cap
         with np.errstate(all="ignore"):
-            # 1. the agent (p, qp, e, nn: the mark left by the previous step)
-            p, qp, e, nn = self._mark
-            if self._discrete:
-                mf = self._margin_table.take(a)
-            else:
-                mf = a[:, 1].copy()
-            wd = nn / cap
-            np.subtract(e, wd, out=wd)
-            np.maximum(wd, 0.0, out=wd)
-            wd *= np.minimum(mf, 0.0)
-            dm = np.maximum(mf, 0.0)
-            dm *= w
-            dm += wd
-            w -= dm
-            cash += dm
-            e = e + dm
-            lev = qp / np.maximum(e, TINY)
-            if self._discrete:
-                c = self._lev_step
-                tgt = mk.KEEP.take(a) * lev
-                tgt += mk.BUY.take(a) * c
-                dn = mk.DOWN.take(a) * np.minimum(np.abs(lev), c)
-                dn = np.subtract(mk.UP.take(a) * c, dn, out=dn)
-                dn *= self._obs64[7]  # sign(Q) = sign of the leverage, from the last observation
-                tgt += dn
-            else:
-                tgt = a[:, 0] * cap
-            lim = np.sign(tgt)
-            lim *= lev
-            np.maximum(lim, 0.0, out=lim)
-            np.maximum(cap, lim, out=lim)
-            final = np.abs(tgt)
-            np.minimum(final, lim, out=final)
-            np.copysign(final, tgt, out=final)
-            dn = final - lev
-            dn *= e
-            cidx = np.flatnonzero((final * lev <= 0) & (q != 0))
-            if cidx.size:
-                left = self._close(cidx, 0.0)[0]
-                dn[cidx] = final[cidx] * left
-            nb = np.maximum(dn, 0.0)
-            ns = nb - dn
-            np.minimum(ns, y * 0.5, out=ns)
-            net = g * nb
-            aout = x * net
-            net += y
-            aout /= net
-            ain = x * ns
-            den = y - ns
-            den *= g
-            ain /= den
-            aout -= ain  # A paid out by the pool, net
-            nb -= ns  # B paid into the pool, net
-            x -= aout
-            q += aout
-            y += nb
-            cash -= nb
+            # 1. the agent (at the mark left by the previous step)
+            e, lev, final = self._apply_action(a)
+            self._trade(e, lev, final)
             # 2. the external price and the arbitrageurs
-            noise = None
-            if self._blocks:
-                pos = self._pos
-                empty = np.flatnonzero(pos == self._row_end)
-                if empty.size:
-                    self._refill(empty)
-                if self._noise is not None:
-                    noise = self._noise.ravel().take(pos)
-                if self._replay is None:
-                    ratio = self._ratios.ravel().take(pos)
-                pos += 1
-            if self._replay is not None:
-                ratio = self._replay.ratios.take(self._series_pos, mode="wrap")
-                self._series_pos += 1
-            pext = self._pext
-            pext *= ratio
-            rb = g * x
-            rb *= pext
-            rb /= y
-            rs = self._gg / rb
-            d = np.maximum(rb, rs)
-            d -= 1.0
-            np.maximum(d, 0.0, out=d)
-            u = g * d
-            u += self._hh4
-            np.sqrt(u, out=u)
-            u += self._h2
-            np.divide(d, u, out=u)
-            buy = rb > rs
-            f1 = u + 1.0
-            u *= g
-            u += 1.0
-            np.divide(1.0, u, out=u)  # 1 / (1 + g u)
-            x *= np.where(buy, u, f1)
-            y *= np.where(buy, f1, u)
+            noise = self._advance_price()
+            fx, fy = kernel.arbitrage_factors(self._x, self._y, self._pext, self._g)
+            self._x *= fx
+            self._y *= fy
             # 3. other traders
-            if noise is not None:
-                self._order(self._noise_scale * noise)
-            for hook in self._hooks:
-                view = self._view()
-                order = np.broadcast_to(np.asarray(hook(view), dtype=np.float64), (n,))
-                self._order(order)
+            self._other_traders(noise)
             # 4. mark to market and liquidation
-            p = y / x
-            qp = q * p
-            e = cash + qp
-            nn = np.abs(qp)
-            liquidated = e < self._m * nn  # a flat account has cash >= 0: never below 0 * m
-            lp = np.zeros(n)
-            lidx = np.flatnonzero(liquidated)
-            if lidx.size:
-                left, pl = self._close(lidx, self._pen_rate)
-                lp[lidx] = (np.maximum(e[lidx], 0.0) - left) * self._inv_c0
-                p[lidx] = pl
-                qp[lidx] = 0.0  # = 0 * p: flat
-                e[lidx] = left  # = cash + 0
-                nn[lidx] = 0.0
-            # 5. volatility, reward
-            ret = p / self._pprev
-            ret -= 1.0
-            ret *= ret
-            ret *= self._oml
-            v = self._v
-            v *= self._lam
-            v += ret
-            wealth = w + e
-            profit = wealth - self._wprev
-            profit *= self._inv_c0
-            sv = np.sqrt(v)
-            sv *= nn
-            sv *= self._inv_c0
-            # (w1 * profit - w2 * lp) - w3 * sv, with lp = 0 outside the liquidated copies
-            reward = profit * self._w1 if self._w1 != 1.0 else profit
-            reward = reward - self._w3 * sv if self._w3 != 0.0 else reward.copy()
-            if lidx.size:
-                reward[lidx] = (self._w1 * profit[lidx] - self._w2 * lp[lidx]) - self._w3 * sv[lidx]
+            p, qp, e, nn, liquidated, lp, lidx = self._liquidate()
+            # 5. volatility, reward, episode ends
+            wealth, profit, sv, reward = self._reward(p, e, nn, lp, lidx)
             self._t += 1.0
             terminated = wealth < self._ruin
             if self.config.terminate_on_liquidation:
@@ -438,6 +314,152 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
             f"fund={self._fund[i]:.2f} bad_debt={self._bad[i]:.2f}"
             for i in range(self.num_envs)
         )
+
+    # -- the phases of a step (those of LeveragedSwapEnv.step, on arrays) ----------------------
+
+    def _check_actions(self, actions: Any) -> npt.NDArray[Any]:
+        n = self.num_envs
+        if self._discrete:
+            a = np.asarray(actions)
+            # as unsigned, a negative action is huge: one reduction checks both ends
+            if (
+                a.shape != (n,)
+                or a.dtype.kind not in "iu"
+                or a.view(a.dtype.str.replace("i", "u")).max() >= N_DISCRETE
+            ):
+                raise ValueError(
+                    f"actions must be integers in [0, {N_DISCRETE}) of shape ({n},), "
+                    f"got {actions!r}"
+                )
+            return a
+        a = np.asarray(actions, dtype=np.float64)
+        if a.shape != (n, 2) or not (np.all(a >= -1.0) and np.all(a <= 1.0)):
+            raise ValueError(f"actions must be finite numbers in [-1, 1] of shape ({n}, 2)")
+        return a
+
+    def _apply_action(self, a: npt.NDArray[Any]) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Step 1a: the margin change, then the capped target leverage (the single
+        environment's ``_apply_action``). Returns the equity and the signed leverage after the
+        margin change, and the target."""
+        cap, w = self._cap, self._w
+        _, qp, e, nn = self._mark
+        mf = self._margin_table.take(a) if self._discrete else a[:, 1].copy()
+        dm = mk.margin_change(mf, e, nn, w, cap)
+        w -= dm
+        self._cash += dm
+        e = e + dm
+        lev = qp / np.maximum(e, TINY)
+        if self._discrete:
+            c = self._lev_step
+            tgt = KEEP.take(a) * lev
+            tgt += BUY.take(a) * c
+            dn = DOWN.take(a) * np.minimum(np.abs(lev), c)
+            dn = np.subtract(UP.take(a) * c, dn, out=dn)
+            dn *= self._obs64[7]  # sign(Q) = sign of the leverage, from the last observation
+            tgt += dn
+        else:
+            tgt = a[:, 0] * cap
+        final = mk.cap_target(tgt, lev, cap)
+        return e, lev, final
+
+    def _trade(self, e: FloatArray, lev: FloatArray, final: FloatArray) -> None:
+        """Step 1b: trade each position to its target (closing it first on a close or a change
+        of side) through the pools (:func:`levpaper.kernel.trade_notional`)."""
+        dn = final - lev
+        dn *= e
+        cidx = np.flatnonzero((final * lev <= 0) & (self._q != 0))
+        if cidx.size:
+            left = self._close(cidx, 0.0)[0]
+            dn[cidx] = final[cidx] * left
+        dq, db = kernel.trade_notional(dn, self._x, self._y, self._g)
+        self._x -= dq
+        self._q += dq
+        self._y += db
+        self._cash -= db
+
+    def _advance_price(self) -> FloatArray | None:
+        """Step 2a: each copy's external price by its next gross return (drawing blocks as they
+        are used up). Returns the noise traders' normals of the step, or None."""
+        noise = None
+        if self._blocks:
+            pos = self._pos
+            empty = np.flatnonzero(pos == self._row_end)
+            if empty.size:
+                self._refill(empty)
+            if self._noise is not None:
+                noise = self._noise.ravel().take(pos)
+            if self._replay is None:
+                ratio = self._ratios.ravel().take(pos)
+            pos += 1
+        if self._replay is not None:
+            ratio = self._replay.ratios.take(self._series_pos, mode="wrap")
+            self._series_pos += 1
+        self._pext *= ratio
+        return noise
+
+    def _other_traders(self, noise: FloatArray | None) -> None:
+        """Step 3: the noise traders' orders, then each hook's."""
+        if noise is not None:
+            self._order(self._noise_scale * noise)
+        for hook in self._hooks:
+            view = self._view()
+            order = np.broadcast_to(np.asarray(hook(view), dtype=np.float64), (self.num_envs,))
+            self._order(order)
+
+    def _liquidate(
+        self,
+    ) -> tuple[
+        FloatArray, FloatArray, FloatArray, FloatArray, BoolArray, FloatArray, npt.NDArray[np.intp]
+    ]:
+        """Step 4: mark at the pool price, close and settle the copies below maintenance.
+        Returns the mark ``p, qp, e, nn`` after it, the liquidated mask, the liquidation penalty
+        of the reward and the liquidated copies."""
+        p = self._y / self._x
+        qp = self._q * p
+        e = self._cash + qp
+        nn = np.abs(qp)
+        # a flat account has cash >= 0: never below 0 * m
+        liquidated = kernel.liquidatable(e, nn, self._m)
+        lp = np.zeros(self.num_envs)
+        lidx = np.flatnonzero(liquidated)
+        if lidx.size:
+            left, pl = self._close(lidx, self._pen_rate)
+            lp[lidx] = (np.maximum(e[lidx], 0.0) - left) * self._inv_c0
+            p[lidx] = pl
+            qp[lidx] = 0.0  # = 0 * p: flat
+            e[lidx] = left  # = cash + 0
+            nn[lidx] = 0.0
+        return p, qp, e, nn, liquidated, lp, lidx
+
+    def _reward(
+        self,
+        p: FloatArray,
+        e: FloatArray,
+        nn: FloatArray,
+        lp: FloatArray,
+        lidx: npt.NDArray[np.intp],
+    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """Step 5: the EWMA variance and the reward (E10). Returns the wealth, the profit, the
+        volatility penalty and the reward."""
+        ret = p / self._pprev
+        ret -= 1.0
+        ret *= ret
+        ret *= self._oml
+        v = self._v
+        v *= self._lam
+        v += ret
+        wealth = self._w + e
+        profit = wealth - self._wprev
+        profit *= self._inv_c0
+        sv = np.sqrt(v)
+        sv *= nn
+        sv *= self._inv_c0
+        # (w1 * profit - w2 * lp) - w3 * sv, with lp = 0 outside the liquidated copies
+        reward = profit * self._w1 if self._w1 != 1.0 else profit
+        reward = reward - self._w3 * sv if self._w3 != 0.0 else reward.copy()
+        if lidx.size:
+            reward[lidx] = (self._w1 * profit[lidx] - self._w2 * lp[lidx]) - self._w3 * sv[lidx]
+        return wealth, profit, sv, reward
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -484,19 +506,22 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         fund, then bad debt. Return the cash left (>= 0) and the new pool price."""
         sub = self._state[:4].take(idx, axis=1)
         x, y, cash, q = sub
-        sub[0], sub[1], recv, pay = mk.close_trade(x, y, q, self._g)
+        sub[0], sub[1], recv, pay = kernel.close_trade(x, y, q, self._g)
         sub[3] = 0.0
         cash = cash + recv - pay
         if rate or (cash < 0.0).any():
-            cash, self._fund[idx], bad = mk.settle(cash, recv + pay, self._fund[idx], rate)
-            self._bad[idx] += bad
+            s = kernel.settle(cash, recv + pay, self._fund[idx], rate)
+            cash, self._fund[idx] = s.cash, s.fund
+            self._bad[idx] += s.bad_debt
         sub[2] = cash
         self._state[:4, idx] = sub
         return cash, sub[1] / sub[0]
 
     def _order(self, order: FloatArray) -> None:
         """Apply signed orders in B (see :class:`levpaper.env.PoolTrader`) to the pools."""
-        mk.apply_orders(self._x, self._y, order, self._g)
+        dx, dy = kernel.apply_orders(self._x, self._y, order, self._g)
+        self._x += dx
+        self._y += dy
 
     def _view(self) -> MarketView:
         x, y, q, cash = self._x, self._y, self._q, self._cash
@@ -523,7 +548,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._mark = (p, qp, e, nn)
         o = self._obs64
         o[5] = sv
-        lev = mk.fill_observation(
+        lev = fill_observation(
             o, self._scale, (p, self._x, self._y, self._v),
             (self._q, self._cash, self._w, e, qp, nn), self._t, self._cap,
         )  # fmt: skip
@@ -531,7 +556,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         obs = o.T.astype(np.float32)
         # clipped after rounding: the bounds are float32 numbers and rounding is monotone, so this
         # equals rounding the clipped float64 values, as the single environment does
-        np.clip(obs, mk.OBS_LOW, mk.OBS_HIGH, out=obs)
+        np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
         values = (profit, lp, sv, e.copy(), wealth, q.copy(), lev, liquidated, self._bad.copy(),
                   self._fund.copy(), p.copy(), self._pext.copy())  # fmt: skip
         masks = np.ones((len(_INFO_KEYS), self.num_envs), dtype=np.bool_)

@@ -16,11 +16,10 @@ from levpaper.agents import (
     VolatilityAdjustedLeverage,
     box_action,
     features,
-    one_step_var,
 )
 from levpaper.env import LeveragedSwapEnv, ReplayPrices
 from levpaper.processes import GBM, HOURLY_DT
-from levpaper.risk import var_es_parametric
+from levpaper.risk import one_step_var, var_es_parametric, vol_adjusted_leverage
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
 
@@ -94,6 +93,8 @@ def test_volatility_adjusted_leverage_formula_and_clip() -> None:
     sig = np.array([0.2, 0.5, 0.8, 1.2])
     raw = 0.02 / sig * np.minimum(100.0, 1.0 / one_step_var(sig, HOURLY_DT))
     np.testing.assert_allclose(pol.leverage(sig), raw, rtol=1e-12)
+    # the one E12 implementation, bit for bit
+    np.testing.assert_array_equal(pol.leverage(sig), vol_adjusted_leverage(sig, 0.02, HOURLY_DT))
     # kappa > sigma: the paper's formula exceeds 100 (min caps only its second factor); clipped
     big = VolatilityAdjustedLeverage(kappa=2.0, max_leverage=50.0)
     s = np.linspace(0.0, 3.0, 31)

@@ -214,14 +214,7 @@ def test_appendix_and_conclusion_markdown_types_no_number(page: Path) -> None:
 
 # Modules whose docstrings other branches of this round rewrite to cite the ledger. Remove each
 # from this set once it no longer mentions the notes (the second test below says when).
-PENDING_REWRITE = {
-    "levpaper/env.py",
-    "levpaper/margin.py",
-    "levpaper/market.py",
-    "levpaper/agents.py",
-    "levpaper/processes.py",
-    "levpaper/first_passage.py",
-}
+PENDING_REWRITE: set[str] = set()
 # This file compares the ledger with its origin (test_ledger_sections_match_science_md) and
 # is the one place that may name it.
 ORIGIN_CHECK = "tests/test_ledger.py"

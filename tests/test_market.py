@@ -13,12 +13,14 @@ from levpaper.market import (
     AGENT,
     BASELINE,
     HOLD,
+    VOL_ADJUSTED,
     Control,
     Market,
     MarketConfig,
     MarketView,
     Population,
     Scenario,
+    conservation_residuals,
     entropy_weights,
     env_policy,
     external_paths,
@@ -29,7 +31,6 @@ from levpaper.market import (
     standard_scenarios,
     stress_table,
     variance_amplification,
-    vol_adjusted_leverage,
 )
 from levpaper.pool import amount_out, arbitrage_trade
 from levpaper.risk import (
@@ -37,6 +38,7 @@ from levpaper.risk import (
     dynamic_maintenance_rate,
     ewma_volatility,
     exposure_entropy,
+    vol_adjusted_leverage,
 )
 
 
@@ -73,12 +75,36 @@ def test_conservation_over_a_million_trader_steps() -> None:
 
 
 def test_conservation_failure_is_detected() -> None:
+    # every run leaves rounding residuals > 0; a tolerance below them must stop the run there
+    cfg = MarketConfig(n_traders=200, n_steps=10, pool_liquidity=2e6)
+    crash = Scenario("c", crash_step=5)
+    r = conservation_residuals(cfg, crash, seed=0)
+    first = int(np.flatnonzero(r > 0.0)[0])
+    assert 0 < first < 10 and r.max() < 1e-12
+    with pytest.raises(RuntimeError, match=f"conservation residual .* at step {first} "):
+        run_scenario(replace(cfg, conservation_tol=1e-300), crash, seed=0)
+    run_scenario(replace(cfg, conservation_tol=1e-12), crash, seed=0)  # above them: no error
+
+
+def test_state_is_read_only_and_view_is_a_snapshot() -> None:
     cfg = MarketConfig(n_traders=20, n_steps=3)
     rng = np.random.default_rng(0)
     mkt = Market(cfg, make_population(cfg, BASELINE, rng), external_paths(cfg, BASELINE, rng))
-    mkt.wallet[0] += 1.0  # B created from nothing
-    with pytest.raises(RuntimeError, match="conservation residual"):
-        mkt.step()
+    for name in ("wallet", "q", "n", "c", "is_open", "x", "y", "side", "sigma", "maintenance",
+                 "external", "policy", "weights", "triggered", "sigma_series"):  # fmt: skip
+        arr = getattr(mkt, name)
+        assert not arr.flags.writeable, name
+        with pytest.raises(ValueError, match="read-only"):
+            arr[...] = 0
+    with pytest.raises(AttributeError):
+        mkt.t = 5  # type: ignore[misc]
+    view = mkt.view()
+    q0 = view.size.copy()
+    mkt.step()
+    np.testing.assert_array_equal(view.size, q0)  # a snapshot: stepping does not change it
+    assert mkt.t == 1 and view.step == 0
+    p = mkt.y / mkt.x
+    np.testing.assert_array_equal(mkt.equity(), mkt.c + mkt.side * (mkt.q * p[:, None] - mkt.n))
 
 
 # --- the cascade chain -------------------------------------------------------------------------
@@ -142,6 +168,24 @@ def test_short_cascade_mirrors_the_long_one() -> None:
     assert res.events["trader"][0] == int(np.argmin(liq))
     assert res.cascade[1] >= 1 and np.all(res.events["side"] == -1)
     assert res.post_cascade_price[0, 1] > res.pool_price[0, 1] * 0.999  # sales pushed it up
+
+
+def test_worst_margin_ratio_first_when_longs_and_shorts_are_both_below_maintenance() -> None:
+    # a flat external price; the dynamic maintenance rate (eta = 5: m_1 = 2.4%) puts every
+    # position above 42x below maintenance at once, longs and shorts interleaved by margin ratio
+    cfg = MarketConfig(n_traders=6, n_steps=1, pool_liquidity=1e9, eta=5.0, cooldown=None)
+    pop = _population([1, -1, 1, -1, 1, -1], [95.0, 90.0, 80.0, 70.0, 50.0, 55.0])
+    mkt = Market(cfg, pop, _path(cfg, [cfg.price0]), control=Control(dynamic_maintenance=True))
+    # margin ratios at the mark after the opening (the net buy's fee and impact: the longs paid
+    # above the spot, the shorts sold above it): 0.0075 (L), 0.0095 (L), 0.0141 (S), 0.0170
+    # (L), 0.0173 (S), 0.0212 (S), all below m_1 = 0.0244
+    ratio = mkt.equity()[0] / (mkt.q[0] * (mkt.y / mkt.x)[0])
+    res = mkt.run()
+    assert res.n_liquidations == 6 and np.all(ratio < res.maintenance[0, 1])
+    assert res.events["trader"].tolist() == np.argsort(ratio).tolist()
+    sides = res.events["side"].tolist()
+    assert int(np.count_nonzero(np.diff(sides))) >= 3  # the two queues interleave
+    assert not res.events["induced"].any()  # all six were below maintenance at the mark
 
 
 # --- controls on constructed paths -------------------------------------------------------------
@@ -214,18 +258,21 @@ def test_entropy_of_equal_splits_is_log_n() -> None:
     assert int(np.argmax(w[:, 0])) == 2
 
 
-def test_vol_adjusted_leverage_formula_and_control() -> None:
-    dt = 1 / 8760
-    for s in (0.3, 0.8, 3.0):
-        by_hand = 0.5 / s * min(100.0, 1.0 / (2.3263478740408408 * s * math.sqrt(dt)))
-        assert vol_adjusted_leverage(s, 0.5, dt)[()] == pytest.approx(min(max(by_hand, 1), 100))
-    assert vol_adjusted_leverage(0.01, 5.0, dt)[()] == 100.0  # clipped
+def test_vol_leverage_control_opens_at_the_e12_leverage() -> None:
     cfg = MarketConfig(n_traders=200, n_steps=1)
     rng = np.random.default_rng(2)
     pop, ext = make_population(cfg, BASELINE, rng), external_paths(cfg, BASELINE, rng)
     mkt = Market(cfg, pop, ext, control=Control(vol_leverage=True))
+    lstar = float(vol_adjusted_leverage(cfg.sigma, cfg.kappa, cfg.dt))  # 31.69 at 80%
+    assert lstar == pytest.approx(31.6876, rel=1e-5)
+    # opening notional over margin = target x (uniform price / spot), one price for everyone
     lev0 = mkt.n[0] / mkt.c[0]
-    assert np.all(lev0 <= vol_adjusted_leverage(cfg.sigma, cfg.kappa, cfg.dt)[()] * 1.01)
+    capped = pop.leverage > lstar
+    assert 20 < capped.sum() < 180
+    ratio = np.where(capped, lev0 / lstar, lev0 / pop.leverage)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
+    assert abs(ratio[0] - 1.0) < 0.005  # fee and impact of the net opening order
+    assert mkt.policy.tolist() == [VOL_ADJUSTED] * 200
 
 
 def test_agent_policy_that_closes_everything() -> None:

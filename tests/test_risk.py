@@ -24,6 +24,7 @@ from levpaper.risk import (
     leveraged_return,
     leveraged_return_moments,
     log_returns,
+    one_step_var,
     p95_bad_debt,
     p95_liquidation_volume,
     path_leveraged_return,
@@ -34,6 +35,7 @@ from levpaper.risk import (
     var_es_historical,
     var_es_monte_carlo,
     var_es_parametric,
+    vol_adjusted_leverage,
 )
 
 Z = 3.0
@@ -382,3 +384,40 @@ def test_p95_measures_are_the_sample_percentile() -> None:
 def test_bad_parameters_raise_naming_them(call: object, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         call()  # type: ignore[operator]
+
+
+def test_vol_adjusted_leverage_pins_e12_values_and_clip() -> None:
+    """E12 (book/ledger.toml): exact log-normal one-step VaR, clipped to [0, L_max]."""
+    dt, z = 1 / 8760, stats.norm.ppf(0.99)
+
+    def by_hand(s: float, kappa: float) -> float:
+        q = 1.0 - math.exp(-0.5 * s * s * dt - s * math.sqrt(dt) * z)
+        return kappa / s * min(100.0, 1.0 / q)
+
+    pinned = {0.3: 100.0, 0.8: 31.68756801, 1.0: 20.32121667, 4.0: 1.30936817, 20.0: 0.0616607246}
+    for s, want in pinned.items():
+        got = float(vol_adjusted_leverage(s, 0.5, dt))
+        assert got == pytest.approx(want, rel=1e-8)
+        assert got == pytest.approx(min(by_hand(s, 0.5), 100.0), rel=1e-12)
+    # not the first-order VaR z*sigma*sqrt(dt) (31.43 at 80%), nor a floor at 1x (0.06 at 2000%)
+    assert (
+        float(vol_adjusted_leverage(0.8, 0.5, dt)) > 0.5 / 0.8 / (z * 0.8 * math.sqrt(dt)) * 1.005
+    )
+    assert float(vol_adjusted_leverage(20.0, 0.5, dt)) < 0.07
+    # the clip: kappa > sigma passes 100 before it; sigma = 0 gives L_max
+    assert by_hand(0.3, 0.5) > 100.0
+    np.testing.assert_array_equal(
+        vol_adjusted_leverage([0.0, 0.01, 0.3], 0.5, dt, max_leverage=50.0), [50.0, 50.0, 50.0]
+    )
+    assert float(vol_adjusted_leverage(0.8, 0.5, dt, alpha=0.95)) > 31.69  # a smaller VaR
+    np.testing.assert_allclose(
+        one_step_var([0.3, 0.8], dt),
+        [var_es_parametric(1.0, s, dt).var for s in (0.3, 0.8)],
+        rtol=1e-12,
+    )
+    for kwargs, name in (({"sigma": -0.1}, "sigma"), ({"kappa": 0.0}, "kappa"),
+                         ({"dt": 0.0}, "dt"), ({"max_leverage": 0.0}, "max_leverage"),
+                         ({"alpha": 1.0}, "alpha")):  # fmt: skip
+        args = {"sigma": 0.8, "kappa": 0.5, "dt": dt} | kwargs
+        with pytest.raises(ValueError, match=name):
+            vol_adjusted_leverage(**args)  # type: ignore[arg-type]

@@ -102,6 +102,28 @@ def test_one_liquidation_sale_liquidates_the_next_account() -> None:
     assert both["pool_price"][0] < 0.985 * both["external_price"][0]
 
 
+def test_the_cascade_liquidates_the_worst_margin_ratio_first() -> None:
+    """A long at margin ratio 0.2% and a short at 0.4%, both below maintenance (0.5%). Worst
+    first, the long is closed: its sale lowers the pool price about 0.6%, which lifts the short
+    back above maintenance, so only the long is liquidated. (Best first, the short's buy-back
+    would lift the long instead.)"""
+    env = SharedPoolEnv(1, 2, BOX)
+    env.reset(seed=0)
+    p = env._y[0] / env._x[0]
+    size = 300.0
+    env._q[0] = [size, -size]
+    env._cash[0] = [0.002 * size * p - size * p, size * p + 0.004 * size * p]
+    _, _, e, nn = env._mark_now()
+    assert (e / nn)[0] == pytest.approx([0.002, 0.004], rel=1e-9)
+    with np.errstate(all="ignore"):
+        liquidated, lp = env._liquidate()
+    assert liquidated[0].tolist() == [True, False]
+    assert env._q[0].tolist() == [0.0, -size]
+    _, _, e, nn = env._mark_now()
+    assert e[0, 1] / nn[0, 1] > BOX.maintenance_rate
+    assert lp[0, 0] > 0.0 and lp[0, 1] == 0.0
+
+
 def test_trades_reach_the_pool_in_a_rotating_order() -> None:
     env = SharedPoolEnv(1, 2, BOX)
     env.reset(seed=0)
