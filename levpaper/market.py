@@ -13,10 +13,21 @@ its external price with the fee-aware closed form ``levpaper.kernel.arbitrage`` 
 ``"optimal"`` of :func:`levpaper.pool.arbitrage_trade`).
 
 **Order of events in step** :math:`t = 1, \dots, T` (the external paths are generated up front
-from a seeded generator, so every arm of a comparison sees the same paths and traders):
+from a seeded generator, so every arm of a comparison sees the same paths and traders). The venue
+mechanics of :class:`MarketConfig` (all off by default; :meth:`MarketConfig.venue` turns on the
+venue's) act where the items in italics say:
 
 1. *Scenario*: a liquidity withdrawal removes a fraction of every pool's reserves (LPs burn
    their shares pro rata; the price is unchanged).
+
+   *Finer liquidation clock* (``monitor_substeps`` :math:`k > 1`, ``barrier_bridge``): the
+   external prices inside the step (:func:`monitor_points`: the Brownian bridge from
+   :math:`p_{t-1}` to :math:`p_t` at :math:`k - 1` interior times and, with the bridge test,
+   each interval's minimum and maximum, :func:`bridge_extremes`; a crash jump comes after them,
+   at the end of the step) are visited in time order: at each the arbitrageurs trade the pools
+   to it and, unless a pause covers step :math:`t`, the liquidation cascade of item 6 runs at
+   the mark (the maintenance rate in force from step :math:`t - 1`). These draws come from the
+   run's generator after the population and the paths.
 2. *External price* :math:`p_t` and *arbitrage*: arbitrageurs trade each pool to :math:`p_t`.
 3. *Volatility and controls*: the pool's log return :math:`r_t` (post-arbitrage spot against the
    previous step's) updates the EWMA variance
@@ -27,21 +38,48 @@ from a seeded generator, so every arm of a comparison sees the same paths and tr
    :func:`levpaper.risk.circuit_breaker`); a trigger pauses steps :math:`t, \dots,
    t + d - 1`. The dynamic maintenance rate (E17) is
    :math:`m_t = \min(m_0(1 + \eta\hat\sigma_t), 0.99)`.
+
+   *Funding* (``funding_rate > 0``, at the steps :math:`t` divisible by ``funding_every``,
+   paused or not): per pool, at the mark, the paying side pays ``funding_rate`` times the basis
+   (the open-interest imbalance or the mark's premium over :math:`p_t`) times each position's
+   notional out of its margin; the other side receives the total pro rata to notional
+   (:meth:`levpaper.market_book.MarketBook.pay_funding`).
 4. *Trader actions* (skipped while paused): flat positions whose cool-down has passed open;
    rebalancing policies resize to their target leverage at the mark; a trained policy (a
    vectorised callable, e.g. a policy of the Gymnasium environment adapted by
    :func:`env_policy`) sets targets every step. All orders of a pool in a step are netted and
    cleared at one uniform price, the execution price of the net swap through the pool (fee
    included); the matched part crosses inside the batch.
+
+   *Staggered entries and rebalancing* (``stagger``): trader :math:`i` first opens at step
+   :math:`\phi_i` and rebalances when :math:`t \equiv \phi_i` (mod ``rebalance_every``), its
+   phase :math:`\phi_i` drawn at construction. *Impact-aware sizing* (``impact_sizing``): an
+   opening's size, and a resize's growth, is what the trader's notional buys or sells through
+   the pool alone (:func:`levpaper.kernel.trade_notional`), not the notional over the mid
+   price. *Caps* (``position_cap``, then ``oi_cap``, fractions of the pool's B reserve, at the
+   mark): growing orders are cut before the netting (:func:`levpaper.market_book.limit_orders`:
+   a position to its cap, then each side's growth pro rata to the side's room; an opening's
+   margin in proportion) and the cut notional recorded.
 5. *Mark*: the pool's spot price, or its TWAP (mean of the post-arbitrage spot prices of the
    last ``twap_window`` steps, this one included). Liquidation sales inside a step have no time
    weight, so they do not move a TWAP mark until the next step.
 6. *Liquidation cascade* (deferred while paused): positions below maintenance at the mark are
    closed through the pool one by one, worst margin ratio first, the mark recomputed after each,
    until none is below maintenance.
+
+   *Arbitrage between liquidations* (``arbitrage_between_liquidations``): after each close the
+   arbitrageurs bring the pool back to :math:`p_t` (to the sub-step's price in item 1's checks).
+   *Liquidation hunter* (``hunter_budget``; spot mark only, not in item 1's checks): before the
+   cascade of a pool it pushes the spot past the nearest liquidation price of the side it can
+   push more cheaply, if that trades at most its budget
+   (:meth:`levpaper.market_book.MarketBook.hunt_target`; with ``hunter_profitable_only`` only if
+   the whole attack, evaluated on a copy of the book, does not lose), the cascade runs from the
+   spot it leaves (what it triggers counts as primary), and then it trades its A back; its
+   profit over the attack is recorded.
 7. *Arbitrage* restores each pool to :math:`p_t`.
 8. *Accounting*: per-token conservation (below), checked every step when
-   ``check_conservation`` is set.
+   ``check_conservation`` is set. With ``burn_in`` :math:`b > 0` the bad debt and the traders'
+   wealth after step :math:`b` are recorded: the run's statistics count steps :math:`t > b` only.
 
 **Cascade size.** At the start of step 6 the *primary* set is the positions below maintenance at
 the mark then (made liquidatable by the external move, the trader actions, a change of
@@ -60,14 +98,15 @@ test depends on the external path only, so it is the same in every arm.
 **Conservation** (per token, to ``conservation_tol`` relative). Token :math:`A_j`: pool reserve
 + positions' signed sizes + arbitrageurs' balance + LPs' withdrawals = the initial reserve.
 Token B: pools' reserves + positions' cash :math:`C - sn` + traders' wallets + insurance fund +
-arbitrageurs' balance + LPs' withdrawals - bad debt = initial reserves + wallets + fund. Fees
-stay in the reserves; they are also counted separately. The value identity (traders + pools +
-arbitrageurs + fund + LPs - bad debt) follows by pricing each token.
+arbitrageurs' balance + LPs' withdrawals - bad debt = initial reserves + wallets + fund. The
+hunter's balances of A and B count with the arbitrageurs'; funding moves B between positions'
+margins, and the check also asks that the funding paid equal the funding received (relative to
+the B at the start). Fees stay in the reserves; they are also counted separately. The value
+identity (traders + pools + arbitrageurs + fund + LPs - bad debt) follows by pricing each token.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -405,8 +444,8 @@ class MarketConfig:
           so a touch of the barrier within the hour counts.
         * ``impact_sizing = True``: a venue quotes the execution price (impact and fee) before an
           order, and traders size on the quote.
-        * ``stagger = True``, ``burn_in = rebalance_every``: traders arrive and rebalance at
-          their own hours; the first cycle, while they arrive, is not counted.
+        * ``stagger = True``, ``burn_in = min(rebalance_every, n_steps // 2)``: traders arrive
+          and rebalance at their own hours; the first cycle, while they arrive, is not counted.
 
         Arbitrage between liquidations, the hunter and the finer clock stay off: they are
         behaviours to vary, not venue rules.
@@ -431,7 +470,9 @@ class MarketConfig:
         }
         base.update(overrides)
         base.setdefault("maintenance_rate", 0.5 / float(base["max_leverage"]))
-        base.setdefault("burn_in", int(base.get("rebalance_every", cls.rebalance_every)))
+        n_steps = int(base.get("n_steps", cls.n_steps))
+        cycle = int(base.get("rebalance_every", cls.rebalance_every))
+        base.setdefault("burn_in", min(cycle, n_steps // 2))
         return cls(**base)
 
 
@@ -1143,122 +1184,23 @@ def _check_inputs(
     return ext
 
 
-class Market:
-    """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
+class _MarketState:
+    """The read-only state of a :class:`Market` (numpy views that cannot be written)."""
 
-    Its state is private; read it through the read-only properties below (numpy views that
-    cannot be written, pool axis first), :meth:`view` (a :class:`MarketView` snapshot at the
-    mark) or :meth:`result`. It changes only through :meth:`step` and :meth:`run`.
-
-    Parameters
-    ----------
-    config : MarketConfig
-    population : Population
-    external : array_like, shape (n_pools, n_steps + 1)
-        External prices; column 0 must be ``price0``.
-    scenario : Scenario, default ``BASELINE``
-    control : Control, default no control
-    policy : callable, optional
-        Trained policy (``Policy``); required if any trader's policy is AGENT.
-    record_wealth : bool, default False
-    rng : numpy.random.Generator, optional
-        The run's generator, after the population and the paths were drawn from it; required
-        when ``config.needs_rng`` (``stagger``, ``monitor_substeps > 1``, ``barrier_bridge``).
-
-    Examples
-    --------
-    >>> cfg = MarketConfig(n_traders=200, n_steps=48)
-    >>> rng = np.random.default_rng(1)
-    >>> pop = make_population(cfg, BASELINE, rng)
-    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng))
-    >>> res = mkt.run()
-    >>> bool(res.residual.max() < 1e-9), res.liquidations.shape
-    (True, (49,))
-    >>> mkt.t, mkt.q.shape, mkt.q.flags.writeable  # read-only state
-    (48, (1, 200), False)
-    """
-
-    def __init__(
-        self,
-        config: MarketConfig,
-        population: Population,
-        external: npt.ArrayLike,
-        scenario: Scenario = BASELINE,
-        control: Control | None = None,
-        *,
-        policy: Policy | None = None,
-        record_wealth: bool = False,
-        rng: np.random.Generator | None = None,
-    ) -> None:
-        cfg = config
-        if cfg.needs_rng and rng is None:
-            raise ValueError(
-                "rng must be given with stagger, monitor_substeps > 1 or barrier_bridge"
-            )
-        ctl = Control() if control is None else control
-        ext = _check_inputs(cfg, population, external, ctl)
-        n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
-        policies = population.policy.copy()
-        if ctl.vol_leverage:
-            policies[(policies == HOLD) | (policies == REBALANCE)] = VOL_ADJUSTED
-        if np.any(policies == AGENT) and policy is None:
-            raise ValueError("policy must be given when some traders' policy is AGENT")
-        self._config, self._scenario, self._control = cfg, scenario, ctl
-        self._mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
-        self._external = ext
-        self._policy_fn = policy
-        self._policy = policies
-        self._leverage = population.leverage.astype(np.float64)
-        self._weights = entropy_weights(
-            n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
-        )
-        self._entropy = float(np.mean(exposure_entropy(self._weights.T)))
-        self._wealth0 = population.wealth.astype(np.float64).copy()
-        self._rng = rng
-        reopen = np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64)
-        self._phase: IntArray | None = None
-        if cfg.stagger:
-            assert rng is not None
-            self._phase = rng.integers(0, cfg.rebalance_every, size=n).astype(np.int64)
-            reopen = np.maximum(reopen, self._phase[None, :])
-        self._book = MarketBook(  # positions, pools, fund and the other accounts
-            population.side.astype(np.float64), self._wealth0, n_p,
-            cfg.pool_liquidity / cfg.price0, cfg.pool_liquidity, fee=cfg.fee,
-            liquidation_penalty=cfg.liquidation_penalty, insurance_fund=cfg.insurance_fund,
-            cooldown=cfg.cooldown,
-            reopen_at=reopen,
-        )  # fmt: skip
-        # volatility state
-        self._var = np.full(n_p, cfg.sigma**2 * cfg.dt)
-        self._sigma = np.full(n_p, cfg.sigma)
-        self._ema = self._sigma.copy()
-        self._m = np.full(n_p, cfg.maintenance_rate)
-        self._pause_until = -1
-        self._t = 0
-        self._prev_spot = self._book.x * 0.0 + self._book.y / self._book.x
-        self._twap_buf = np.tile(self._prev_spot[:, None], (1, cfg.twap_window))
-        # records
-        self._pool_price = np.empty((n_p, n_t + 1))
-        self._post_price = np.empty((n_p, n_t + 1))
-        self._m_series = np.empty((n_p, n_t + 1))
-        self._sigma_series = np.empty((n_p, n_t + 1))
-        self._liq_count = np.zeros(n_t + 1, dtype=np.int64)
-        self._cascade = np.zeros(n_t + 1, dtype=np.int64)
-        self._paused = np.zeros(n_t + 1, dtype=bool)
-        self._triggered = np.zeros(n_t + 1, dtype=bool)
-        self._residual = np.zeros(n_t + 1)
-        self._events: list[tuple[float, ...]] = []
-        self._liq_volume = 0.0
-        self._wealth = np.empty((n_t + 1, n)) if record_wealth else None
-        self._rejected, self._funding = np.zeros(n_t + 1), np.zeros(n_t + 1)
-        self._hunter_pnl = np.zeros(n_t + 1)
-        self._hunter_attacks = np.zeros(n_t + 1, dtype=np.int64)
-        self._burn_debt, self._burn_wealth = 0.0, self._wealth0
-        # step 0: everyone opens
-        self._actions(0)
-        self._bookkeeping(0)
-
-    # -- read-only state -----------------------------------------------------------------------
+    _config: MarketConfig
+    _scenario: Scenario
+    _control: Control
+    _t: int
+    _mark_kind: MarkKind
+    _external: FloatArray
+    _policy: npt.NDArray[np.int8]
+    _weights: FloatArray
+    _wealth0: FloatArray
+    _book: MarketBook
+    _sigma: FloatArray
+    _m: FloatArray
+    _sigma_series: FloatArray
+    _triggered: BoolArray
 
     @property
     def config(self) -> MarketConfig:
@@ -1376,6 +1318,122 @@ class Market:
         """Steps at which the circuit breaker triggered, shape (n_steps + 1,)."""
         return _frozen(self._triggered)
 
+
+class Market(_MarketState):
+    """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
+
+    Its state is private; read it through the read-only properties below (numpy views that
+    cannot be written, pool axis first), :meth:`view` (a :class:`MarketView` snapshot at the
+    mark) or :meth:`result`. It changes only through :meth:`step` and :meth:`run`.
+
+    Parameters
+    ----------
+    config : MarketConfig
+    population : Population
+    external : array_like, shape (n_pools, n_steps + 1)
+        External prices; column 0 must be ``price0``.
+    scenario : Scenario, default ``BASELINE``
+    control : Control, default no control
+    policy : callable, optional
+        Trained policy (``Policy``); required if any trader's policy is AGENT.
+    record_wealth : bool, default False
+    rng : numpy.random.Generator, optional
+        The run's generator, after the population and the paths were drawn from it; required
+        when ``config.needs_rng`` (``stagger``, ``monitor_substeps > 1``, ``barrier_bridge``).
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=200, n_steps=48)
+    >>> rng = np.random.default_rng(1)
+    >>> pop = make_population(cfg, BASELINE, rng)
+    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng))
+    >>> res = mkt.run()
+    >>> bool(res.residual.max() < 1e-9), res.liquidations.shape
+    (True, (49,))
+    >>> mkt.t, mkt.q.shape, mkt.q.flags.writeable  # read-only state
+    (48, (1, 200), False)
+    """
+
+    def __init__(
+        self,
+        config: MarketConfig,
+        population: Population,
+        external: npt.ArrayLike,
+        scenario: Scenario = BASELINE,
+        control: Control | None = None,
+        *,
+        policy: Policy | None = None,
+        record_wealth: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        cfg = config
+        if cfg.needs_rng and rng is None:
+            raise ValueError(
+                "rng must be given with stagger, monitor_substeps > 1 or barrier_bridge"
+            )
+        ctl = Control() if control is None else control
+        ext = _check_inputs(cfg, population, external, ctl)
+        n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
+        policies = population.policy.copy()
+        if ctl.vol_leverage:
+            policies[(policies == HOLD) | (policies == REBALANCE)] = VOL_ADJUSTED
+        if np.any(policies == AGENT) and policy is None:
+            raise ValueError("policy must be given when some traders' policy is AGENT")
+        self._config, self._scenario, self._control = cfg, scenario, ctl
+        self._mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
+        self._external = ext
+        self._policy_fn = policy
+        self._policy = policies
+        self._leverage = population.leverage.astype(np.float64)
+        self._weights = entropy_weights(
+            n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
+        )
+        self._entropy = float(np.mean(exposure_entropy(self._weights.T)))
+        self._wealth0 = population.wealth.astype(np.float64).copy()
+        self._rng = rng
+        reopen = np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64)
+        self._phase: IntArray | None = None
+        if cfg.stagger:
+            assert rng is not None
+            self._phase = rng.integers(0, cfg.rebalance_every, size=n).astype(np.int64)
+            reopen = np.maximum(reopen, self._phase[None, :])
+        self._book = MarketBook(  # positions, pools, fund and the other accounts
+            population.side.astype(np.float64), self._wealth0, n_p,
+            cfg.pool_liquidity / cfg.price0, cfg.pool_liquidity, fee=cfg.fee,
+            liquidation_penalty=cfg.liquidation_penalty, insurance_fund=cfg.insurance_fund,
+            cooldown=cfg.cooldown,
+            reopen_at=reopen,
+        )  # fmt: skip
+        # volatility state
+        self._var = np.full(n_p, cfg.sigma**2 * cfg.dt)
+        self._sigma = np.full(n_p, cfg.sigma)
+        self._ema = self._sigma.copy()
+        self._m = np.full(n_p, cfg.maintenance_rate)
+        self._pause_until = -1
+        self._t = 0
+        self._prev_spot = self._book.x * 0.0 + self._book.y / self._book.x
+        self._twap_buf = np.tile(self._prev_spot[:, None], (1, cfg.twap_window))
+        # records
+        self._pool_price = np.empty((n_p, n_t + 1))
+        self._post_price = np.empty((n_p, n_t + 1))
+        self._m_series = np.empty((n_p, n_t + 1))
+        self._sigma_series = np.empty((n_p, n_t + 1))
+        self._liq_count = np.zeros(n_t + 1, dtype=np.int64)
+        self._cascade = np.zeros(n_t + 1, dtype=np.int64)
+        self._paused = np.zeros(n_t + 1, dtype=bool)
+        self._triggered = np.zeros(n_t + 1, dtype=bool)
+        self._residual = np.zeros(n_t + 1)
+        self._events: list[tuple[float, ...]] = []
+        self._liq_volume = 0.0
+        self._wealth = np.empty((n_t + 1, n)) if record_wealth else None
+        self._rejected, self._funding = np.zeros(n_t + 1), np.zeros(n_t + 1)
+        self._hunter_pnl = np.zeros(n_t + 1)
+        self._hunter_attacks = np.zeros(n_t + 1, dtype=np.int64)
+        self._burn_debt, self._burn_wealth = 0.0, self._wealth0
+        # step 0: everyone opens
+        self._actions(0)
+        self._bookkeeping(0)
+
     def equity(self) -> FloatArray:
         """Equity :math:`C + s(qP - N)` of every position at the mark, per (pool, trader)."""
         return self._book.equity(self._marks())
@@ -1410,8 +1468,10 @@ class Market:
         self._volatility_and_controls(t)
         paused = t <= self._pause_until
         self._paused[t] = paused
-        if self._config.funding_rate > 0.0 and t % self._config.funding_every == 0:
-            self._pay_funding(t)
+        cfg = self._config
+        if cfg.funding_rate > 0.0 and t % cfg.funding_every == 0:
+            self._funding[t] = self._book.funding(cfg.funding_rate, cfg.funding_basis,
+                                                  self._marks(), ext)  # fmt: skip
         if not paused:
             self._actions(t)
             self._liquidate(t, ext, hunt=self._config.hunter_budget is not None)
@@ -1525,15 +1585,15 @@ class Market:
                 continue
             m, mark = float(self._m[j]), float(marks[j])
             arb = float(ext[j]) if between else None
-            target = self._hunt_target(j, t, m, arb) if hunt and spot_mark else None
-            if target is not None:
-                b0 = bk.hunter_b
-                bk.hunter_push(j, target)
-                mark = float(bk.y[j] / bk.x[j])
-            evs = bk.cascade(j, t, m, mark, spot_mark, arb)
-            if target is not None:
-                bk.hunter_unwind(j)
-                self._hunter_pnl[t] += bk.hunter_b - b0
+            target = None
+            if hunt and spot_mark:
+                target = bk.hunt(j, t, m, float(cfg.hunter_budget or 0.0), cfg.hunter_overshoot,
+                                 cfg.hunter_profitable_only, arb)  # fmt: skip
+            if target is None:
+                evs = bk.cascade(j, t, m, mark, spot_mark, arb)
+            else:
+                evs, pnl = bk.hunted_cascade(j, t, m, target, arb)
+                self._hunter_pnl[t] += pnl
                 self._hunter_attacks[t] += 1
             if not evs:
                 continue
@@ -1566,49 +1626,10 @@ class Market:
         """Liquidation checks inside the step: the pool arbitraged to each point of
         :func:`monitor_points` and, unless a pause covers step ``t``, the cascade there."""
         assert self._rng is not None
-        cfg, sc = self._config, self._scenario
-        s = cfg.sigma * (sc.vol_factor if _in_vol_window(sc, t) else 1.0)
-        jump = math.log1p(-sc.crash_size) if sc.crash_step == t else 0.0
-        points = monitor_points(
-            self._external[:, t - 1], self._external[:, t] * math.exp(-jump), s * s * cfg.dt,
-            cfg.monitor_substeps, cfg.barrier_bridge, cfg.correlation, self._rng,
-        )  # fmt: skip
-        if jump != 0.0:
-            points.append(self._external[:, t] * math.exp(-jump))
-        for point in points:
+        for point in _step_points(self._config, self._scenario, self._external, t, self._rng):
             self._book.arbitrage(point)
             if t > self._pause_until:
                 self._liquidate(t, point)
-
-    def _pay_funding(self, t: int) -> None:
-        """Funding of every pool at the mark (``funding_basis``), :meth:`MarketBook.pay_funding`."""
-        cfg, bk = self._config, self._book
-        marks = self._marks()
-        for j in range(cfg.n_pools):
-            mark = float(marks[j])
-            if cfg.funding_basis == "premium":
-                ext = float(self._external[j, t])
-                basis = (mark - ext) / ext
-            else:
-                notional = np.where(bk.is_open[j], bk.q[j], 0.0) * mark
-                oi_l, oi_s = float(notional[bk.side > 0].sum()), float(notional[bk.side < 0].sum())
-                basis = (oi_l - oi_s) / (oi_l + oi_s) if oi_l + oi_s > 0 else 0.0
-            self._funding[t] += bk.pay_funding(j, cfg.funding_rate * basis, mark)
-
-    def _hunt_target(self, j: int, t: int, m: float, arb: float | None) -> float | None:
-        """The hunter's target spot in pool ``j``, or None: the cheaper side's nearest
-        liquidation price pushed past by ``hunter_overshoot``, within ``hunter_budget``, and
-        with ``hunter_profitable_only`` an attack that does not lose on a copy of the book."""
-        cfg, bk = self._config, self._book
-        target = bk.hunt_target(j, m, float(cfg.hunter_budget or 0.0), cfg.hunter_overshoot)
-        if target is None or not cfg.hunter_profitable_only:
-            return target
-        trial = copy.deepcopy(bk)
-        b0 = trial.hunter_b
-        trial.hunter_push(j, target)
-        trial.cascade(j, t, m, float(trial.y[j] / trial.x[j]), True, arb)
-        trial.hunter_unwind(j)
-        return target if trial.hunter_b - b0 >= 0.0 else None
 
     # -- pieces of the phases ------------------------------------------------------------------
 
@@ -1714,11 +1735,24 @@ def _is_false_pause(external: FloatArray, start: int, horizon: int, move: float)
     return bool(np.all(np.abs(np.log(window / ref[:, None])) < move))
 
 
-def _in_vol_window(scenario: Scenario, t: int) -> bool:
-    """Whether step ``t``'s increment is in the scenario's volatility window (as
-    :func:`external_paths` places it)."""
+def _step_points(
+    config: MarketConfig, scenario: Scenario, external: FloatArray, t: int,
+    rng: np.random.Generator,
+) -> list[FloatArray]:  # fmt: skip
+    """The prices of step ``t``'s liquidation checks inside the step (:func:`monitor_points`):
+    the bridge of the step's diffusion (the scenario's volatility window as
+    :func:`external_paths` places it), a crash jump after it."""
     a, n = scenario.vol_start, scenario.vol_length
-    return n > 0 and max(a - 1, 0) <= t - 1 < max(a - 1 + n, 0)
+    window = n > 0 and max(a - 1, 0) <= t - 1 < max(a - 1 + n, 0)
+    s = config.sigma * (scenario.vol_factor if window else 1.0)
+    jump = math.log1p(-scenario.crash_size) if scenario.crash_step == t else 0.0
+    before = external[:, t] * math.exp(-jump)
+    points = monitor_points(external[:, t - 1], before, s * s * config.dt,
+                            config.monitor_substeps, config.barrier_bridge, config.correlation,
+                            rng)  # fmt: skip
+    if jump != 0.0:
+        points.append(before)
+    return points
 
 
 def bridge_extremes(

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import numpy as np
@@ -301,6 +302,50 @@ class MarketBook:
             if out < rout and abs(db) <= best_cost:
                 best, best_cost = target, abs(db)
         return best
+
+    def hunted_cascade(
+        self, j: int, t: int, m: float, target: float, external: float | None
+    ) -> tuple[list[Liquidation], float]:
+        """An attack on pool ``j``: :meth:`hunter_push` to ``target``, the :meth:`cascade` at the
+        spot it leaves (spot mark), :meth:`hunter_unwind`. Returns the liquidations and the
+        hunter's profit in B."""
+        b0 = self.hunter_b
+        self.hunter_push(j, target)
+        try:
+            evs = self.cascade(j, t, m, float(self.y[j] / self.x[j]), True, external)
+        finally:
+            self.hunter_unwind(j)
+        return evs, self.hunter_b - b0
+
+    def hunt(
+        self, j: int, t: int, m: float, budget: float, overshoot: float, profitable_only: bool,
+        external: float | None,
+    ) -> float | None:  # fmt: skip
+        """The hunter's decision in pool ``j`` at step ``t``: :meth:`hunt_target`, and with
+        ``profitable_only`` only if :meth:`hunted_cascade` on a copy of the book does not lose
+        (the step is deterministic given the state, so that is the attack's expected profit)."""
+        target = self.hunt_target(j, m, budget, overshoot)
+        if target is None or not profitable_only:
+            return target
+        _, pnl = copy.deepcopy(self).hunted_cascade(j, t, m, target, external)
+        return target if pnl >= 0.0 else None
+
+    def funding(self, rate: float, basis: str, marks: FloatArray, external: FloatArray) -> float:
+        """One funding payment in every pool (:meth:`pay_funding`) at rate ``rate`` times the
+        basis: ``"imbalance"`` :math:`(OI_L - OI_S)/(OI_L + OI_S)` at the mark, ``"premium"``
+        :math:`(P_\text{mark} - p)/p`. Returns the total paid."""
+        total = 0.0
+        for j in range(self.x.shape[0]):
+            mark = float(marks[j])
+            if basis == "premium":
+                b = (mark - float(external[j])) / float(external[j])
+            else:
+                notional = np.where(self.is_open[j], self.q[j], 0.0) * mark
+                oi_l = float(notional[self.side > 0].sum())
+                oi_s = float(notional[self.side < 0].sum())
+                b = (oi_l - oi_s) / (oi_l + oi_s) if oi_l + oi_s > 0 else 0.0
+            total += self.pay_funding(j, rate * b, mark)
+        return total
 
     def hunter_unwind(self, j: int) -> float:
         """The hunter trades its A in pool ``j`` back to 0 (buys back what it sold exact out, or
