@@ -140,6 +140,7 @@ __all__ = [
     "EnvPolicy",
     "Market",
     "MarketConfig",
+    "MarketState",
     "MarketView",
     "Population",
     "RunResult",
@@ -1184,8 +1185,9 @@ def _check_inputs(
     return ext
 
 
-class _MarketState:
-    """The read-only state of a :class:`Market` (numpy views that cannot be written)."""
+class MarketState:
+    """The read-only state of a :class:`Market`, its base class: properties that return numpy
+    views that cannot be written (pool axis first). It holds no state of its own."""
 
     _config: MarketConfig
     _scenario: Scenario
@@ -1319,12 +1321,13 @@ class _MarketState:
         return _frozen(self._triggered)
 
 
-class Market(_MarketState):
+class Market(MarketState):
     """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
 
-    Its state is private; read it through the read-only properties below (numpy views that
-    cannot be written, pool axis first), :meth:`view` (a :class:`MarketView` snapshot at the
-    mark) or :meth:`result`. It changes only through :meth:`step` and :meth:`run`.
+    Its state is private; read it through the read-only properties of :class:`MarketState`
+    (numpy views that cannot be written, pool axis first), :meth:`view` (a :class:`MarketView`
+    snapshot at the mark) or :meth:`result`. It changes only through :meth:`step` and
+    :meth:`run`.
 
     Parameters
     ----------
@@ -1875,7 +1878,8 @@ def run_many(
     dict
         Per control name: arrays per run (``bad_debt``, ``liquidation_volume``,
         ``liquidations``, ``max_cascade``, ``cascade_total``, ``pause_steps``,
-        ``false_pauses``, ``mean_log_growth``) and the summaries ``p95_bad_debt``,
+        ``false_pauses``, ``mean_log_growth``; over the counted steps, ``rejected`` notional,
+        ``funding`` paid and ``hunter_pnl``) and the summaries ``p95_bad_debt``,
         ``p95_liquidation_volume`` (:mod:`levpaper.risk`) and the means.
 
     Examples
@@ -1899,6 +1903,9 @@ def run_many(
             "pause_steps": np.array([r.paused.sum() for r in rows], dtype=np.float64),
             "false_pauses": np.array([r.false_pauses for r in rows], dtype=np.float64),
             "mean_log_growth": np.array([r.mean_log_growth for r in rows]),
+            "rejected": np.array([r.rejected[r.counted].sum() for r in rows]),
+            "funding": np.array([r.funding[r.counted].sum() for r in rows]),
+            "hunter_pnl": np.array([r.hunter_pnl[r.counted].sum() for r in rows]),
         }
         summary: dict[str, float | FloatArray] = dict(cols)
         summary["p95_bad_debt"] = p95_bad_debt(cols["bad_debt"]).value
