@@ -81,6 +81,9 @@ venue's) act where the items in italics say:
    ``check_conservation`` is set. With ``burn_in`` :math:`b > 0` the bad debt and the traders'
    wealth after step :math:`b` are recorded: the run's statistics count steps :math:`t > b` only.
 
+Step 0 (in the constructor) is item 4 alone, at ``price0``: every trader opens (with
+``stagger``, those of phase 0), the caps and the impact-aware sizing applying as in any step.
+
 **Cascade size.** At the start of step 6 the *primary* set is the positions below maintenance at
 the mark then (made liquidatable by the external move, the trader actions, a change of
 :math:`m_t` or the end of a pause). A liquidation of a position outside the primary set was
