@@ -13,10 +13,21 @@ its external price with the fee-aware closed form ``levpaper.kernel.arbitrage`` 
 ``"optimal"`` of :func:`levpaper.pool.arbitrage_trade`).
 
 **Order of events in step** :math:`t = 1, \dots, T` (the external paths are generated up front
-from a seeded generator, so every arm of a comparison sees the same paths and traders):
+from a seeded generator, so every arm of a comparison sees the same paths and traders). The venue
+mechanics of :class:`MarketConfig` (all off by default; :meth:`MarketConfig.venue` turns on the
+venue's) act where the items in italics say:
 
 1. *Scenario*: a liquidity withdrawal removes a fraction of every pool's reserves (LPs burn
    their shares pro rata; the price is unchanged).
+
+   *Finer liquidation clock* (``monitor_substeps`` :math:`k > 1`, ``barrier_bridge``): the
+   external prices inside the step (:func:`monitor_points`: the Brownian bridge from
+   :math:`p_{t-1}` to :math:`p_t` at :math:`k - 1` interior times and, with the bridge test,
+   each interval's minimum and maximum, :func:`bridge_extremes`; a crash jump comes after them,
+   at the end of the step) are visited in time order: at each the arbitrageurs trade the pools
+   to it and, unless a pause covers step :math:`t`, the liquidation cascade of item 6 runs at
+   the mark (the maintenance rate in force from step :math:`t - 1`). These draws come from the
+   run's generator after the population and the paths.
 2. *External price* :math:`p_t` and *arbitrage*: arbitrageurs trade each pool to :math:`p_t`.
 3. *Volatility and controls*: the pool's log return :math:`r_t` (post-arbitrage spot against the
    previous step's) updates the EWMA variance
@@ -27,21 +38,51 @@ from a seeded generator, so every arm of a comparison sees the same paths and tr
    :func:`levpaper.risk.circuit_breaker`); a trigger pauses steps :math:`t, \dots,
    t + d - 1`. The dynamic maintenance rate (E17) is
    :math:`m_t = \min(m_0(1 + \eta\hat\sigma_t), 0.99)`.
+
+   *Funding* (``funding_rate > 0``, at the steps :math:`t` divisible by ``funding_every``,
+   paused or not): per pool, at the mark, the paying side pays ``funding_rate`` times the basis
+   (the open-interest imbalance or the mark's premium over :math:`p_t`) times each position's
+   notional out of its margin; the other side receives the total pro rata to notional
+   (:meth:`levpaper.market_book.MarketBook.pay_funding`).
 4. *Trader actions* (skipped while paused): flat positions whose cool-down has passed open;
    rebalancing policies resize to their target leverage at the mark; a trained policy (a
    vectorised callable, e.g. a policy of the Gymnasium environment adapted by
    :func:`env_policy`) sets targets every step. All orders of a pool in a step are netted and
    cleared at one uniform price, the execution price of the net swap through the pool (fee
    included); the matched part crosses inside the batch.
+
+   *Staggered entries and rebalancing* (``stagger``): trader :math:`i` first opens at step
+   :math:`\phi_i` and rebalances when :math:`t \equiv \phi_i` (mod ``rebalance_every``), its
+   phase :math:`\phi_i` drawn at construction. *Impact-aware sizing* (``impact_sizing``): an
+   opening's size, and a resize's growth, is what the trader's notional buys or sells through
+   the pool alone (:func:`levpaper.kernel.trade_notional`), not the notional over the mid
+   price. *Caps* (``position_cap``, then ``oi_cap``, fractions of the pool's B reserve, at the
+   mark): growing orders are cut before the netting (:func:`levpaper.market_book.limit_orders`:
+   a position to its cap, then each side's growth pro rata to the side's room; an opening's
+   margin in proportion) and the cut notional recorded.
 5. *Mark*: the pool's spot price, or its TWAP (mean of the post-arbitrage spot prices of the
    last ``twap_window`` steps, this one included). Liquidation sales inside a step have no time
    weight, so they do not move a TWAP mark until the next step.
 6. *Liquidation cascade* (deferred while paused): positions below maintenance at the mark are
    closed through the pool one by one, worst margin ratio first, the mark recomputed after each,
    until none is below maintenance.
+
+   *Arbitrage between liquidations* (``arbitrage_between_liquidations``): after each close the
+   arbitrageurs bring the pool back to :math:`p_t` (to the sub-step's price in item 1's checks).
+   *Liquidation hunter* (``hunter_budget``; spot mark only, not in item 1's checks): before the
+   cascade of a pool it pushes the spot past the nearest liquidation price of the side it can
+   push more cheaply, if that trades at most its budget
+   (:meth:`levpaper.market_book.MarketBook.hunt_target`; with ``hunter_profitable_only`` only if
+   the whole attack, evaluated on a copy of the book, does not lose), the cascade runs from the
+   spot it leaves (what it triggers counts as primary), and then it trades its A back; its
+   profit over the attack is recorded.
 7. *Arbitrage* restores each pool to :math:`p_t`.
 8. *Accounting*: per-token conservation (below), checked every step when
-   ``check_conservation`` is set.
+   ``check_conservation`` is set. With ``burn_in`` :math:`b > 0` the bad debt and the traders'
+   wealth after step :math:`b` are recorded: the run's statistics count steps :math:`t > b` only.
+
+Step 0 (in the constructor) is item 4 alone, at ``price0``: every trader opens (with
+``stagger``, those of phase 0), the caps and the impact-aware sizing applying as in any step.
 
 **Cascade size.** At the start of step 6 the *primary* set is the positions below maintenance at
 the mark then (made liquidatable by the external move, the trader actions, a change of
@@ -60,9 +101,11 @@ test depends on the external path only, so it is the same in every arm.
 **Conservation** (per token, to ``conservation_tol`` relative). Token :math:`A_j`: pool reserve
 + positions' signed sizes + arbitrageurs' balance + LPs' withdrawals = the initial reserve.
 Token B: pools' reserves + positions' cash :math:`C - sn` + traders' wallets + insurance fund +
-arbitrageurs' balance + LPs' withdrawals - bad debt = initial reserves + wallets + fund. Fees
-stay in the reserves; they are also counted separately. The value identity (traders + pools +
-arbitrageurs + fund + LPs - bad debt) follows by pricing each token.
+arbitrageurs' balance + LPs' withdrawals - bad debt = initial reserves + wallets + fund. The
+hunter's balances of A and B count with the arbitrageurs'; funding moves B between positions'
+margins, and the check also asks that the funding paid equal the funding received (relative to
+the B at the start). Fees stay in the reserves; they are also counted separately. The value
+identity (traders + pools + arbitrageurs + fund + LPs - bad debt) follows by pricing each token.
 """
 
 from __future__ import annotations
@@ -77,10 +120,11 @@ import numpy.typing as npt
 from scipy import optimize
 
 from levpaper import _market_kernel as mk
+from levpaper import kernel
 from levpaper._market_kernel import OBS_HIGH, OBS_LOW
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.agents import Policy as AgentPolicy
-from levpaper.market_book import MarketBook
+from levpaper.market_book import MarketBook, limit_orders
 from levpaper.processes import HOURLY_DT
 from levpaper.risk import (
     exposure_entropy,
@@ -99,15 +143,18 @@ __all__ = [
     "EnvPolicy",
     "Market",
     "MarketConfig",
+    "MarketState",
     "MarketView",
     "Population",
     "RunResult",
     "Scenario",
+    "bridge_extremes",
     "conservation_residuals",
     "entropy_weights",
     "env_policy",
     "external_paths",
     "make_population",
+    "monitor_points",
     "run_many",
     "run_scenario",
     "standard_controls",
@@ -117,6 +164,7 @@ __all__ = [
 ]
 
 MarkKind = Literal["spot", "twap"]
+FundingBasis = Literal["imbalance", "premium"]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 _A = TypeVar("_A", bound="np.ndarray[Any, Any]")
@@ -190,6 +238,72 @@ class MarketConfig:
     check_conservation : bool, default True
     conservation_tol : float, default 1e-9
 
+    The venue mechanics below are off by default (a run with all of them off is bit for bit the
+    run without them); :meth:`venue` turns them on with the values a venue uses. Where each acts
+    in a step is in the order of events of :mod:`levpaper.market`.
+
+    oi_cap : float or None, default None
+        Open-interest cap of each side of each pool, as a fraction of the pool's B reserve: the
+        notional at the mark of a side's open positions may not exceed ``oi_cap * y`` after a
+        step's orders. Orders that would grow a side beyond it are scaled down *pro rata* (every
+        growing order of the side by the same factor; an opening posts margin in proportion, so
+        it keeps its leverage); the rejected notional is recorded (``RunResult.rejected``).
+    position_cap : float or None, default None
+        Notional cap of one position at the mark, as a fraction of the pool's B reserve; a growing
+        order is cut to the cap (first, before ``oi_cap``), the rest recorded as rejected.
+    impact_sizing : bool, default False
+        Size orders against the execution price the trader would get alone through the pool
+        (:func:`levpaper.kernel.trade_notional`: a long pays ``L C`` of B in, a short takes ``L
+        C`` of B out), not the mid price ``y/x``; resizes that grow a position likewise.
+    stagger : bool, default False
+        Each trader draws a phase :math:`\phi_i` uniform on ``0 .. rebalance_every - 1`` (from the
+        run's generator): it first opens at step :math:`\phi_i` and rebalances at the steps
+        :math:`t > 0` with :math:`t \equiv \phi_i` (mod ``rebalance_every``), instead of every
+        trader at step 0 and every ``rebalance_every`` steps together.
+    burn_in : int, default 0
+        Steps ``0 .. burn_in`` are excluded from the run's statistics (``RunResult.counted``
+        says which steps count): liquidations, volume, cascades and bad debt are those of the
+        counted steps, log growth is measured from the wealth after step ``burn_in``.
+    monitor_substeps : int, default 1
+        Liquidation checks per step: with :math:`k > 1` the external log price between
+        :math:`p_{t-1}` and :math:`p_t` is filled in by a Brownian bridge at :math:`k - 1`
+        interior times (the step's diffusion; a scenario's crash jump comes at the end of the
+        step), and at each the pool is arbitraged to it and the cascade runs.
+    barrier_bridge : bool, default False
+        Also check whether the barrier was touched *within* each (sub-)interval: the minimum and
+        the maximum of the bridge of :math:`\ln p` between its ends are drawn (one uniform each,
+        inverse of :math:`P(\min < \ln a) = \exp(-2\ln(a/P_0)\ln(a/P_1)/(\sigma^2\Delta t))`),
+        and the pool is arbitraged to them (in random order) with a liquidation check at each.
+        A position whose barrier :math:`a` lies between the path's extreme and its ends is
+        liquidated exactly when its crossing probability exceeds the uniform; one uniform per
+        pool and direction, since the paths that touch a lower barrier touch every higher one.
+    arbitrage_between_liquidations : bool, default False
+        In the cascade, arbitrageurs bring the pool back to the external price after each
+        liquidation close (each liquidation its own transaction, back-run by arbitrage).
+    funding_rate : float, default 0.0
+        Funding coefficient per payment (0: no funding). The rate of a payment is
+        ``funding_rate`` times the basis; the paying side pays the rate times each of its
+        positions' notional at the mark and the other side receives the total pro rata to
+        notional, so funding only moves margin between positions.
+    funding_basis : {"imbalance", "premium"}, default "imbalance"
+        ``"imbalance"``: :math:`(OI_L - OI_S)/(OI_L + OI_S)`, the larger side pays the smaller
+        (GMX v2's funding fee); ``"premium"``: :math:`(P_\text{mark} - p_t)/p_t`, longs pay
+        when the pool trades above the external price (the premium index of order-book perps:
+        Binance, dYdX). No payment when a side has no open interest.
+    funding_every : int, default 1
+        Steps between payments (8 on Binance's 8-hour clock at hourly steps; 1 on GMX, dYdX and
+        Hyperliquid, which pay hourly or continuously).
+    hunter_budget : float or None, default None
+        A liquidation hunter (adversary) with this budget in B per attack: before the cascade it
+        trades the pool to ``(1 -/+ hunter_overshoot)`` times the nearest liquidation price of
+        a side (selling A against longs, buying against shorts; the side whose push is cheaper),
+        if the push's notional is within the budget, and after the cascade it trades the same A
+        back. Its profit and loss per step is recorded (``RunResult.hunter_pnl``).
+    hunter_overshoot : float, default 0.001
+    hunter_profitable_only : bool, default False
+        The hunter attacks only when the attack's profit is >= 0; the step is deterministic
+        given the state, so it evaluates the attack exactly on a copy of the book first.
+
     Raises
     ------
     ValueError
@@ -238,6 +352,20 @@ class MarketConfig:
     false_pause_horizon: int = 24
     check_conservation: bool = True
     conservation_tol: float = 1e-9
+    oi_cap: float | None = None
+    position_cap: float | None = None
+    impact_sizing: bool = False
+    stagger: bool = False
+    burn_in: int = 0
+    monitor_substeps: int = 1
+    barrier_bridge: bool = False
+    arbitrage_between_liquidations: bool = False
+    funding_rate: float = 0.0
+    funding_basis: FundingBasis = "imbalance"
+    funding_every: int = 1
+    hunter_budget: float | None = None
+    hunter_overshoot: float = 0.001
+    hunter_profitable_only: bool = False
 
     def __post_init__(self) -> None:
         positive_int("n_traders", self.n_traders)
@@ -276,6 +404,80 @@ class MarketConfig:
         positive("stress_move", self.stress_move)
         positive_int("false_pause_horizon", self.false_pause_horizon)
         positive("conservation_tol", self.conservation_tol)
+        for name in ("oi_cap", "position_cap", "hunter_budget"):
+            if getattr(self, name) is not None:
+                positive(name, getattr(self, name))
+        _int("burn_in", self.burn_in, 0)
+        if self.burn_in >= self.n_steps:
+            raise ValueError(f"burn_in must be < n_steps, got {self.burn_in!r}")
+        positive_int("monitor_substeps", self.monitor_substeps)
+        in_range("funding_rate", self.funding_rate, 0.0, 1.0, high_closed=False)
+        one_of("funding_basis", self.funding_basis, ("imbalance", "premium"))
+        positive_int("funding_every", self.funding_every)
+        in_range("hunter_overshoot", self.hunter_overshoot, 0.0, 0.5, high_closed=False)
+
+    @property
+    def needs_rng(self) -> bool:
+        """Whether a run draws from the run's generator beyond the population and the paths
+        (``stagger``, ``monitor_substeps > 1``, ``barrier_bridge``)."""
+        return self.stagger or self.monitor_substeps > 1 or self.barrier_bridge
+
+    @classmethod
+    def venue(cls, **overrides: Any) -> MarketConfig:
+        r"""The defaults a perpetual venue would recognise, each with its source; ``overrides``
+        replace any field.
+
+        * ``max_leverage = 100``, ``maintenance_rate = 0.5 / max_leverage = 0.005``: the
+          maintenance margin is half the initial margin at the maximum leverage (Hyperliquid's
+          rule, documented on its margining page; Binance's first BTCUSDT tier has 125x and a
+          maintenance rate of 0.40%, half its 0.8% initial margin).
+        * ``liquidation_penalty = 0.0125``: the 1.25% liquidation fee of Perpetual Protocol v1,
+          a virtual-AMM perpetual venue (the model of this paper); Binance's liquidation
+          clearance fee on its main pairs has been of the same order.
+        * ``oi_cap = 0.5``: each side's open interest at most half the pool's B reserve. Venues
+          cap open interest per market and side (GMX v2's ``maxOpenInterest`` and its reserve
+          factor, a fraction of the pool's backing; Gains Network's per-pair limits); the
+          level is this model's choice of that order, not a published figure.
+        * ``position_cap = 0.01``: one position at most 1% of the pool's depth (venues' position
+          limits and leverage tiers: Binance lowers the maximum leverage as the notional grows,
+          Hyperliquid's margin tables likewise); the level is this model's choice.
+        * ``funding_rate = 3e-5`` per hourly payment at full imbalance, basis ``"imbalance"``,
+          paid every step: GMX v2's funding (the larger side pays the smaller, in proportion to
+          the imbalance), about 26% a year at full imbalance, the order GMX's markets show.
+        * ``barrier_bridge = True``: venues check liquidations on every oracle update (seconds),
+          so a touch of the barrier within the hour counts.
+        * ``impact_sizing = True``: a venue quotes the execution price (impact and fee) before an
+          order, and traders size on the quote.
+        * ``stagger = True``, ``burn_in = min(rebalance_every, n_steps // 2)``: traders arrive
+          and rebalance at their own hours; the first cycle, while they arrive, is not counted.
+
+        Arbitrage between liquidations, the hunter and the finer clock stay off: they are
+        behaviours to vary, not venue rules.
+
+        Examples
+        --------
+        >>> v = MarketConfig.venue(n_traders=10)
+        >>> v.maintenance_rate == 0.5 / v.max_leverage, v.oi_cap, v.burn_in, v.n_traders
+        (True, 0.5, 24, 10)
+        """
+        base: dict[str, Any] = {
+            "max_leverage": 100.0,
+            "liquidation_penalty": 0.0125,
+            "oi_cap": 0.5,
+            "position_cap": 0.01,
+            "funding_rate": 3e-5,
+            "funding_basis": "imbalance",
+            "funding_every": 1,
+            "barrier_bridge": True,
+            "impact_sizing": True,
+            "stagger": True,
+        }
+        base.update(overrides)
+        base.setdefault("maintenance_rate", 0.5 / float(base["max_leverage"]))
+        n_steps = int(base.get("n_steps", cls.n_steps))
+        cycle = int(base.get("rebalance_every", cls.rebalance_every))
+        base.setdefault("burn_in", min(cycle, n_steps // 2))
+        return cls(**base)
 
 
 @dataclass(frozen=True)
@@ -883,6 +1085,18 @@ class RunResult:
         size, notional, equity, penalty, bad_debt, induced.
     wealth : ndarray or None
         Traders' wealth after each step, shape (n_steps + 1, n_traders), if recorded.
+    counted : ndarray of bool, shape (n_steps + 1,)
+        The steps the statistics count (after ``burn_in``): ``n_liquidations``,
+        ``liquidation_volume``, ``bad_debt``, :attr:`max_cascade`, :attr:`cascade_total` and
+        ``log_growth`` (from the wealth after step ``burn_in``) are those of these steps.
+    rejected : ndarray, shape (n_steps + 1,)
+        Notional (B, at the mark) of the orders cut by ``position_cap`` and ``oi_cap``.
+    funding : ndarray, shape (n_steps + 1,)
+        Funding paid (B) at each step, all pools.
+    hunter_pnl : ndarray, shape (n_steps + 1,)
+        The liquidation hunter's profit (B) over its attacks of each step (< 0: it spent).
+    hunter_attacks : ndarray of int, shape (n_steps + 1,)
+        Attacks per step.
     """
 
     scenario: str
@@ -905,11 +1119,21 @@ class RunResult:
     residual: FloatArray
     events: dict[str, npt.NDArray[np.generic]] = field(repr=False)
     wealth: FloatArray | None = field(default=None, repr=False)
+    counted: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+    rejected: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    funding: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    hunter_pnl: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+    hunter_attacks: IntArray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
 
     @property
     def max_cascade(self) -> int:
-        """Largest cascade of the run."""
-        return int(self.cascade.max())
+        """Largest cascade of the counted steps."""
+        return int(self.cascade[self.counted].max(initial=0))
+
+    @property
+    def cascade_total(self) -> int:
+        """Induced liquidations over the counted steps."""
+        return int(self.cascade[self.counted].sum())
 
     @property
     def mean_log_growth(self) -> float:
@@ -964,103 +1188,24 @@ def _check_inputs(
     return ext
 
 
-class Market:
-    """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
+class MarketState:
+    """The read-only state of a :class:`Market`, its base class: properties that return numpy
+    views that cannot be written (pool axis first). It holds no state of its own."""
 
-    Its state is private; read it through the read-only properties below (numpy views that
-    cannot be written, pool axis first), :meth:`view` (a :class:`MarketView` snapshot at the
-    mark) or :meth:`result`. It changes only through :meth:`step` and :meth:`run`.
-
-    Parameters
-    ----------
-    config : MarketConfig
-    population : Population
-    external : array_like, shape (n_pools, n_steps + 1)
-        External prices; column 0 must be ``price0``.
-    scenario : Scenario, default ``BASELINE``
-    control : Control, default no control
-    policy : callable, optional
-        Trained policy (``Policy``); required if any trader's policy is AGENT.
-    record_wealth : bool, default False
-
-    Examples
-    --------
-    >>> cfg = MarketConfig(n_traders=200, n_steps=48)
-    >>> rng = np.random.default_rng(1)
-    >>> pop = make_population(cfg, BASELINE, rng)
-    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng))
-    >>> res = mkt.run()
-    >>> bool(res.residual.max() < 1e-9), res.liquidations.shape
-    (True, (49,))
-    >>> mkt.t, mkt.q.shape, mkt.q.flags.writeable  # read-only state
-    (48, (1, 200), False)
-    """
-
-    def __init__(
-        self,
-        config: MarketConfig,
-        population: Population,
-        external: npt.ArrayLike,
-        scenario: Scenario = BASELINE,
-        control: Control | None = None,
-        *,
-        policy: Policy | None = None,
-        record_wealth: bool = False,
-    ) -> None:
-        cfg = config
-        ctl = Control() if control is None else control
-        ext = _check_inputs(cfg, population, external, ctl)
-        n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
-        policies = population.policy.copy()
-        if ctl.vol_leverage:
-            policies[(policies == HOLD) | (policies == REBALANCE)] = VOL_ADJUSTED
-        if np.any(policies == AGENT) and policy is None:
-            raise ValueError("policy must be given when some traders' policy is AGENT")
-        self._config, self._scenario, self._control = cfg, scenario, ctl
-        self._mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
-        self._external = ext
-        self._policy_fn = policy
-        self._policy = policies
-        self._leverage = population.leverage.astype(np.float64)
-        self._weights = entropy_weights(
-            n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
-        )
-        self._entropy = float(np.mean(exposure_entropy(self._weights.T)))
-        self._wealth0 = population.wealth.astype(np.float64).copy()
-        self._book = MarketBook(  # positions, pools, fund and the other accounts
-            population.side.astype(np.float64), self._wealth0, n_p,
-            cfg.pool_liquidity / cfg.price0, cfg.pool_liquidity, fee=cfg.fee,
-            liquidation_penalty=cfg.liquidation_penalty, insurance_fund=cfg.insurance_fund,
-            cooldown=cfg.cooldown,
-            reopen_at=np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64),
-        )  # fmt: skip
-        # volatility state
-        self._var = np.full(n_p, cfg.sigma**2 * cfg.dt)
-        self._sigma = np.full(n_p, cfg.sigma)
-        self._ema = self._sigma.copy()
-        self._m = np.full(n_p, cfg.maintenance_rate)
-        self._pause_until = -1
-        self._t = 0
-        self._prev_spot = self._book.x * 0.0 + self._book.y / self._book.x
-        self._twap_buf = np.tile(self._prev_spot[:, None], (1, cfg.twap_window))
-        # records
-        self._pool_price = np.empty((n_p, n_t + 1))
-        self._post_price = np.empty((n_p, n_t + 1))
-        self._m_series = np.empty((n_p, n_t + 1))
-        self._sigma_series = np.empty((n_p, n_t + 1))
-        self._liq_count = np.zeros(n_t + 1, dtype=np.int64)
-        self._cascade = np.zeros(n_t + 1, dtype=np.int64)
-        self._paused = np.zeros(n_t + 1, dtype=bool)
-        self._triggered = np.zeros(n_t + 1, dtype=bool)
-        self._residual = np.zeros(n_t + 1)
-        self._events: list[tuple[float, ...]] = []
-        self._liq_volume = 0.0
-        self._wealth = np.empty((n_t + 1, n)) if record_wealth else None
-        # step 0: everyone opens
-        self._actions(0)
-        self._bookkeeping(0)
-
-    # -- read-only state -----------------------------------------------------------------------
+    _config: MarketConfig
+    _scenario: Scenario
+    _control: Control
+    _t: int
+    _mark_kind: MarkKind
+    _external: FloatArray
+    _policy: npt.NDArray[np.int8]
+    _weights: FloatArray
+    _wealth0: FloatArray
+    _book: MarketBook
+    _sigma: FloatArray
+    _m: FloatArray
+    _sigma_series: FloatArray
+    _triggered: BoolArray
 
     @property
     def config(self) -> MarketConfig:
@@ -1178,6 +1323,123 @@ class Market:
         """Steps at which the circuit breaker triggered, shape (n_steps + 1,)."""
         return _frozen(self._triggered)
 
+
+class Market(MarketState):
+    """The simulation: traders, pools, arbitrageurs, liquidation engine and insurance fund.
+
+    Its state is private; read it through the read-only properties of :class:`MarketState`
+    (numpy views that cannot be written, pool axis first), :meth:`view` (a :class:`MarketView`
+    snapshot at the mark) or :meth:`result`. It changes only through :meth:`step` and
+    :meth:`run`.
+
+    Parameters
+    ----------
+    config : MarketConfig
+    population : Population
+    external : array_like, shape (n_pools, n_steps + 1)
+        External prices; column 0 must be ``price0``.
+    scenario : Scenario, default ``BASELINE``
+    control : Control, default no control
+    policy : callable, optional
+        Trained policy (``Policy``); required if any trader's policy is AGENT.
+    record_wealth : bool, default False
+    rng : numpy.random.Generator, optional
+        The run's generator, after the population and the paths were drawn from it; required
+        when ``config.needs_rng`` (``stagger``, ``monitor_substeps > 1``, ``barrier_bridge``).
+
+    Examples
+    --------
+    >>> cfg = MarketConfig(n_traders=200, n_steps=48)
+    >>> rng = np.random.default_rng(1)
+    >>> pop = make_population(cfg, BASELINE, rng)
+    >>> mkt = Market(cfg, pop, external_paths(cfg, BASELINE, rng))
+    >>> res = mkt.run()
+    >>> bool(res.residual.max() < 1e-9), res.liquidations.shape
+    (True, (49,))
+    >>> mkt.t, mkt.q.shape, mkt.q.flags.writeable  # read-only state
+    (48, (1, 200), False)
+    """
+
+    def __init__(
+        self,
+        config: MarketConfig,
+        population: Population,
+        external: npt.ArrayLike,
+        scenario: Scenario = BASELINE,
+        control: Control | None = None,
+        *,
+        policy: Policy | None = None,
+        record_wealth: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        cfg = config
+        if cfg.needs_rng and rng is None:
+            raise ValueError(
+                "rng must be given with stagger, monitor_substeps > 1 or barrier_bridge"
+            )
+        ctl = Control() if control is None else control
+        ext = _check_inputs(cfg, population, external, ctl)
+        n_p, n_t, n = cfg.n_pools, cfg.n_steps, len(population)
+        policies = population.policy.copy()
+        if ctl.vol_leverage:
+            policies[(policies == HOLD) | (policies == REBALANCE)] = VOL_ADJUSTED
+        if np.any(policies == AGENT) and policy is None:
+            raise ValueError("policy must be given when some traders' policy is AGENT")
+        self._config, self._scenario, self._control = cfg, scenario, ctl
+        self._mark_kind: MarkKind = scenario.mark if scenario.mark is not None else cfg.mark
+        self._external = ext
+        self._policy_fn = policy
+        self._policy = policies
+        self._leverage = population.leverage.astype(np.float64)
+        self._weights = entropy_weights(
+            n_p, 0.0 if ctl.entropy is None else ctl.entropy, population.home
+        )
+        self._entropy = float(np.mean(exposure_entropy(self._weights.T)))
+        self._wealth0 = population.wealth.astype(np.float64).copy()
+        self._rng = rng
+        reopen = np.where(self._weights > 0, 0, np.iinfo(np.int64).max).astype(np.int64)
+        self._phase: IntArray | None = None
+        if cfg.stagger:
+            assert rng is not None
+            self._phase = rng.integers(0, cfg.rebalance_every, size=n).astype(np.int64)
+            reopen = np.maximum(reopen, self._phase[None, :])
+        self._book = MarketBook(  # positions, pools, fund and the other accounts
+            population.side.astype(np.float64), self._wealth0, n_p,
+            cfg.pool_liquidity / cfg.price0, cfg.pool_liquidity, fee=cfg.fee,
+            liquidation_penalty=cfg.liquidation_penalty, insurance_fund=cfg.insurance_fund,
+            cooldown=cfg.cooldown,
+            reopen_at=reopen,
+        )  # fmt: skip
+        # volatility state
+        self._var = np.full(n_p, cfg.sigma**2 * cfg.dt)
+        self._sigma = np.full(n_p, cfg.sigma)
+        self._ema = self._sigma.copy()
+        self._m = np.full(n_p, cfg.maintenance_rate)
+        self._pause_until = -1
+        self._t = 0
+        self._prev_spot = self._book.x * 0.0 + self._book.y / self._book.x
+        self._twap_buf = np.tile(self._prev_spot[:, None], (1, cfg.twap_window))
+        # records
+        self._pool_price = np.empty((n_p, n_t + 1))
+        self._post_price = np.empty((n_p, n_t + 1))
+        self._m_series = np.empty((n_p, n_t + 1))
+        self._sigma_series = np.empty((n_p, n_t + 1))
+        self._liq_count = np.zeros(n_t + 1, dtype=np.int64)
+        self._cascade = np.zeros(n_t + 1, dtype=np.int64)
+        self._paused = np.zeros(n_t + 1, dtype=bool)
+        self._triggered = np.zeros(n_t + 1, dtype=bool)
+        self._residual = np.zeros(n_t + 1)
+        self._events: list[tuple[float, ...]] = []
+        self._liq_volume = 0.0
+        self._wealth = np.empty((n_t + 1, n)) if record_wealth else None
+        self._rejected, self._funding = np.zeros(n_t + 1), np.zeros(n_t + 1)
+        self._hunter_pnl = np.zeros(n_t + 1)
+        self._hunter_attacks = np.zeros(n_t + 1, dtype=np.int64)
+        self._burn_debt, self._burn_wealth = 0.0, self._wealth0
+        # step 0: everyone opens
+        self._actions(0)
+        self._bookkeeping(0)
+
     def equity(self) -> FloatArray:
         """Equity :math:`C + s(qP - N)` of every position at the mark, per (pool, trader)."""
         return self._book.equity(self._marks())
@@ -1205,14 +1467,20 @@ class Market:
             raise RuntimeError("the run is over")
         self._t = t
         self._withdrawal(t)
+        if self._config.monitor_substeps > 1 or self._config.barrier_bridge:
+            self._monitor(t)
         ext = self._external[:, t]
         self._book.arbitrage(ext)
         self._volatility_and_controls(t)
         paused = t <= self._pause_until
         self._paused[t] = paused
+        cfg = self._config
+        if cfg.funding_rate > 0.0 and t % cfg.funding_every == 0:
+            self._funding[t] = self._book.funding(cfg.funding_rate, cfg.funding_basis,
+                                                  self._marks(), ext)  # fmt: skip
         if not paused:
             self._actions(t)
-            self._liquidate(t)
+            self._liquidate(t, ext, hunt=self._config.hunter_budget is not None)
         self._post_price[:, t] = self._book.y / self._book.x
         self._book.arbitrage(ext)
         self._bookkeeping(t)
@@ -1226,6 +1494,7 @@ class Market:
     def result(self) -> RunResult:
         """The measurements so far (a full run: :meth:`run`)."""
         cfg = self._config
+        counted = np.arange(cfg.n_steps + 1) > cfg.burn_in
         episodes = _episodes(self._paused)
         false = sum(
             1
@@ -1235,16 +1504,16 @@ class Market:
         return RunResult(
             scenario=self._scenario.name,
             control=self._control.name,
-            n_liquidations=int(self._liq_count.sum()),
+            n_liquidations=int(self._liq_count[counted].sum()),
             liquidation_volume=self._liq_volume,
-            bad_debt=self._book.bad_debt,
+            bad_debt=self._book.bad_debt - self._burn_debt,
             insurance_fund=self._book.fund,
             liquidations=self._liq_count.copy(),
             cascade=self._cascade.copy(),
             paused=self._paused.copy(),
             pause_episodes=len(episodes),
             false_pauses=false,
-            log_growth=np.log(self.trader_wealth() / self._wealth0),
+            log_growth=np.log(self.trader_wealth() / self._burn_wealth),
             entropy=self._entropy,
             pool_price=self._pool_price.copy(),
             post_cascade_price=self._post_price.copy(),
@@ -1253,6 +1522,11 @@ class Market:
             residual=self._residual.copy(),
             events=_event_columns(self._events),
             wealth=None if self._wealth is None else self._wealth.copy(),
+            counted=counted,
+            rejected=self._rejected.copy(),
+            funding=self._funding.copy(),
+            hunter_pnl=self._hunter_pnl.copy(),
+            hunter_attacks=self._hunter_attacks.copy(),
         )
 
     # -- phases of a step ----------------------------------------------------------------------
@@ -1286,28 +1560,54 @@ class Market:
         cfg = self._config
         marks = self._marks()
         tgt = self._targets(t, marks)
-        rebalance_now = t > 0 and t % cfg.rebalance_every == 0
+        rebalance_now: bool | BoolArray = t > 0 and t % cfg.rebalance_every == 0
+        if self._phase is not None:
+            rebalance_now = (t > 0) & ((t - self._phase) % cfg.rebalance_every == 0)
         snapshot = self._book.wallet.copy()
+        capped = cfg.oi_cap is not None or cfg.position_cap is not None
         for j in range(cfg.n_pools):
             want, opening, margin = self._orders(j, t, tgt[j], float(marks[j]), snapshot,
                                                  rebalance_now)  # fmt: skip
+            if capped:
+                bk = self._book
+                want, scale, rej = limit_orders(want, bk.q[j], bk.side, bk.is_open[j],
+                                                float(marks[j]), float(bk.y[j]), cfg.oi_cap,
+                                                cfg.position_cap)  # fmt: skip
+                margin = margin * scale
+                opening &= margin > 0
+                self._rejected[t] += rej
             if want.any():
                 self._book.fill(j, t, want, opening, margin, self._book.clear(j, want))
 
-    def _liquidate(self, t: int) -> None:
-        """Liquidation cascade of every pool (:meth:`levpaper.market_book.MarketBook.cascade`)."""
+    def _liquidate(self, t: int, ext: FloatArray, hunt: bool = False) -> None:
+        """Liquidation cascade of every pool (:meth:`levpaper.market_book.MarketBook.cascade`),
+        wrapped in the hunter's attack when ``hunt``; ``ext`` the external prices in force."""
+        cfg, bk = self._config, self._book
         marks = self._marks()
         spot_mark = self._mark_kind == "spot"
-        for j in range(self._config.n_pools):
-            if not self._book.is_open[j].any():
+        between = cfg.arbitrage_between_liquidations
+        for j in range(cfg.n_pools):
+            if not bk.is_open[j].any():
                 continue
-            evs = self._book.cascade(j, t, float(self._m[j]), float(marks[j]), spot_mark)
+            m, mark = float(self._m[j]), float(marks[j])
+            arb = float(ext[j]) if between else None
+            target = None
+            if hunt and spot_mark:
+                target = bk.hunt(j, t, m, float(cfg.hunter_budget or 0.0), cfg.hunter_overshoot,
+                                 cfg.hunter_profitable_only, arb)  # fmt: skip
+            if target is None:
+                evs = bk.cascade(j, t, m, mark, spot_mark, arb)
+            else:
+                evs, pnl = bk.hunted_cascade(j, t, m, target, arb)
+                self._hunter_pnl[t] += pnl
+                self._hunter_attacks[t] += 1
             if not evs:
                 continue
             self._liq_count[t] += len(evs)
             self._cascade[t] += sum(ev[9] for ev in evs)
             for ev in evs:
-                self._liq_volume += ev[5]
+                if t > cfg.burn_in:
+                    self._liq_volume += ev[5]
                 self._events.append((t, j, *ev[:9], float(ev[9])))
 
     def _bookkeeping(self, t: int) -> None:
@@ -1320,11 +1620,22 @@ class Market:
         self._sigma_series[:, t] = self._sigma
         if self._wealth is not None:
             self._wealth[t] = self.trader_wealth()
+        if t == self._config.burn_in and t > 0:
+            self._burn_debt, self._burn_wealth = self._book.bad_debt, self.trader_wealth()
         if self._config.check_conservation:
             r = self._book.conservation()
             self._residual[t] = r
             if not r <= self._config.conservation_tol:
                 raise RuntimeError(f"conservation residual {r:.3g} at step {t} exceeds tolerance")
+
+    def _monitor(self, t: int) -> None:
+        """Liquidation checks inside the step: the pool arbitraged to each point of
+        :func:`monitor_points` and, unless a pause covers step ``t``, the cascade there."""
+        assert self._rng is not None
+        for point in _step_points(self._config, self._scenario, self._external, t, self._rng):
+            self._book.arbitrage(point)
+            if t > self._pause_until:
+                self._liquidate(t, point)
 
     # -- pieces of the phases ------------------------------------------------------------------
 
@@ -1366,7 +1677,7 @@ class Market:
 
     def _orders(
         self, j: int, t: int, tgt: FloatArray, mark: float, snapshot: FloatArray,
-        rebalance_now: bool,
+        rebalance_now: bool | BoolArray,
     ) -> tuple[FloatArray, BoolArray, FloatArray]:  # fmt: skip
         """Pool ``j``'s signed A orders (buy > 0), which traders open and their margins."""
         cfg, pol, bk = self._config, self._policy, self._book
@@ -1376,16 +1687,29 @@ class Market:
         opening &= np.isfinite(tgt) & ((tgt >= 1.0) | (agent & (tgt > 0.0)))
         margin = np.where(opening, cfg.stake * snapshot * self._weights[j], 0.0)
         opening &= margin > 0
-        spot = float(bk.y[j] / bk.x[j])
+        x, y = float(bk.x[j]), float(bk.y[j])
+        spot = y / x
+        impact = cfg.impact_sizing
+        g = kernel.fee_factor(cfg.fee)
         want = np.zeros(bk.q.shape[1])
-        want[opening] = side[opening] * margin[opening] * tgt[opening] / spot
+        if impact:  # the A a trader alone gets for (long) or sells for (short) L C of B
+            want[opening] = kernel.trade_notional(side[opening] * margin[opening] * tgt[opening],
+                                                  x, y, g)[0]  # fmt: skip
+        else:
+            want[opening] = side[opening] * margin[opening] * tgt[opening] / spot
         resize = bk.is_open[j] & np.isfinite(tgt)
         resize &= agent | (rebalance_now & ((pol == REBALANCE) | (pol == VOL_ADJUSTED)))
         if resize.any():
             q, eq = bk.q[j], bk.c[j] + side * (bk.q[j] * mark - bk.n[j])
             q_star = np.where(eq > 0, tgt * np.maximum(eq, 0.0) / mark, 0.0)
             q_star = np.where(agent, q_star, np.where(eq > 0, q_star, q))
-            want += side * np.where(resize, q_star - q, 0.0)
+            delta = np.where(resize, q_star - q, 0.0)
+            if impact:  # a growth of (q* - q) P of B, sized at its execution price
+                grow = np.abs(
+                    kernel.trade_notional(side * np.maximum(delta, 0.0) * mark, x, y, g)[0]
+                )
+                delta = np.where(delta > 0, grow, delta)
+            want += side * delta
         return want, opening, margin
 
 
@@ -1417,6 +1741,99 @@ def _is_false_pause(external: FloatArray, start: int, horizon: int, move: float)
     return bool(np.all(np.abs(np.log(window / ref[:, None])) < move))
 
 
+def _step_points(
+    config: MarketConfig, scenario: Scenario, external: FloatArray, t: int,
+    rng: np.random.Generator,
+) -> list[FloatArray]:  # fmt: skip
+    """The prices of step ``t``'s liquidation checks inside the step (:func:`monitor_points`):
+    the bridge of the step's diffusion (the scenario's volatility window as
+    :func:`external_paths` places it), a crash jump after it."""
+    a, n = scenario.vol_start, scenario.vol_length
+    window = n > 0 and max(a - 1, 0) <= t - 1 < max(a - 1 + n, 0)
+    s = config.sigma * (scenario.vol_factor if window else 1.0)
+    jump = math.log1p(-scenario.crash_size) if scenario.crash_step == t else 0.0
+    before = external[:, t] * math.exp(-jump)
+    points = monitor_points(external[:, t - 1], before, s * s * config.dt,
+                            config.monitor_substeps, config.barrier_bridge, config.correlation,
+                            rng)  # fmt: skip
+    if jump != 0.0:
+        points.append(before)
+    return points
+
+
+def bridge_extremes(
+    x0: FloatArray, x1: FloatArray, variance: float, u_min: FloatArray, u_max: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    r"""Minimum and maximum of a Brownian bridge of :math:`\ln p` from ``x0`` to ``x1``.
+
+    For a bridge of variance :math:`v = \sigma^2\Delta t` and a barrier :math:`b` below both
+    ends, :math:`P(\min < b) = \exp(-2(x_0 - b)(x_1 - b)/v)`; inverting it at a uniform
+    :math:`u` gives :math:`\min = \big(x_0 + x_1 - \sqrt{(x_1 - x_0)^2 - 2v\ln u}\big)/2`,
+    and the maximum symmetrically. So :math:`\min < \ln a` exactly when the crossing probability
+    :math:`\exp(-2\ln(a/P_0)\ln(a/P_1)/v)` exceeds :math:`u`.
+
+    Examples
+    --------
+    >>> lo, hi = bridge_extremes(np.zeros(1), np.zeros(1), 1e-4, np.array([0.5]), np.array([0.5]))
+    >>> round(float(lo[0]), 6), round(float(hi[0]), 6)  # sqrt(2 ln 2 v) / 2 either way
+    (-0.005887, 0.005887)
+    >>> b = float(lo[0]) + 1e-9  # a barrier just above the minimum: probability just above u
+    >>> round(math.exp(-2 * (0 - b) * (0 - b) / 1e-4), 6)
+    0.5
+    """
+    d2 = (x1 - x0) ** 2
+    lo = 0.5 * (x0 + x1 - np.sqrt(d2 - 2.0 * variance * np.log(u_min)))
+    hi = 0.5 * (x0 + x1 + np.sqrt(d2 - 2.0 * variance * np.log(u_max)))
+    return lo, hi
+
+
+def monitor_points(
+    p0: FloatArray, p1: FloatArray, variance: float, substeps: int, extremes: bool,
+    correlation: float, rng: np.random.Generator,
+) -> list[FloatArray]:  # fmt: skip
+    r"""External prices visited inside one step, in time order, from ``p0`` towards ``p1``.
+
+    The step is cut into ``substeps`` intervals; the log price at the interior ends is drawn
+    from the Brownian bridge of total variance ``variance`` (the normals equicorrelated across
+    pools with ``correlation``); with ``extremes``, each interval adds its minimum and maximum
+    (:func:`bridge_extremes`, drawn independently, in an order given by a fair coin). ``p1``
+    itself is not included. Draws: ``(substeps - 1)`` common and own normals, then per interval
+    two uniforms per pool and one for the order.
+
+    Examples
+    --------
+    >>> pts = monitor_points(np.array([100.0]), np.array([101.0]), 1e-4, 4, True, 0.9,
+    ...                      np.random.default_rng(0))
+    >>> len(pts), all(p.shape == (1,) for p in pts)  # 3 interior points, 2 extremes each of 4
+    (11, True)
+    >>> monitor_points(np.array([100.0]), np.array([101.0]), 1e-4, 1, False, 0.9,
+    ...                np.random.default_rng(0))
+    []
+    """
+    k, n_p = substeps, p0.shape[0]
+    x_end = np.log(p1)
+    ends = [np.log(p0)]
+    if k > 1:
+        z = math.sqrt(correlation) * rng.standard_normal((k - 1, 1))
+        z = z + math.sqrt(1.0 - correlation) * rng.standard_normal((k - 1, n_p))
+        for i in range(1, k):
+            rest = 1.0 - (i - 1) / k  # time left from the previous end, in steps
+            h = 1.0 / k
+            mean = ends[-1] + (x_end - ends[-1]) * (h / rest)
+            ends.append(mean + np.sqrt(variance * h * (rest - h) / rest) * z[i - 1])
+    ends.append(x_end)
+    out: list[FloatArray] = []
+    for i in range(k):
+        if extremes:
+            u = rng.random((2, n_p))
+            lo, hi = bridge_extremes(ends[i], ends[i + 1], variance / k, u[0], u[1])
+            pair = [np.exp(lo), np.exp(hi)]
+            out.extend(pair if rng.random() < 0.5 else pair[::-1])
+        if i < k - 1:
+            out.append(np.exp(ends[i + 1]))
+    return out
+
+
 # --- measurements -------------------------------------------------------------------------------
 
 
@@ -1443,7 +1860,8 @@ def run_scenario(
     rng = np.random.default_rng(seed)
     pop = make_population(config, scenario, rng)
     ext = external_paths(config, scenario, rng)
-    mkt = Market(config, pop, ext, scenario, control, policy=policy, record_wealth=record_wealth)
+    mkt = Market(config, pop, ext, scenario, control, policy=policy, record_wealth=record_wealth,
+                 rng=rng)  # fmt: skip
     return mkt.run()
 
 
@@ -1463,7 +1881,8 @@ def run_many(
     dict
         Per control name: arrays per run (``bad_debt``, ``liquidation_volume``,
         ``liquidations``, ``max_cascade``, ``cascade_total``, ``pause_steps``,
-        ``false_pauses``, ``mean_log_growth``) and the summaries ``p95_bad_debt``,
+        ``false_pauses``, ``mean_log_growth``; over the counted steps, ``rejected`` notional,
+        ``funding`` paid and ``hunter_pnl``) and the summaries ``p95_bad_debt``,
         ``p95_liquidation_volume`` (:mod:`levpaper.risk`) and the means.
 
     Examples
@@ -1483,10 +1902,13 @@ def run_many(
             "liquidation_volume": np.array([r.liquidation_volume for r in rows]),
             "liquidations": np.array([r.n_liquidations for r in rows], dtype=np.float64),
             "max_cascade": np.array([r.max_cascade for r in rows], dtype=np.float64),
-            "cascade_total": np.array([r.cascade.sum() for r in rows], dtype=np.float64),
+            "cascade_total": np.array([r.cascade_total for r in rows], dtype=np.float64),
             "pause_steps": np.array([r.paused.sum() for r in rows], dtype=np.float64),
             "false_pauses": np.array([r.false_pauses for r in rows], dtype=np.float64),
             "mean_log_growth": np.array([r.mean_log_growth for r in rows]),
+            "rejected": np.array([r.rejected[r.counted].sum() for r in rows]),
+            "funding": np.array([r.funding[r.counted].sum() for r in rows]),
+            "hunter_pnl": np.array([r.hunter_pnl[r.counted].sum() for r in rows]),
         }
         summary: dict[str, float | FloatArray] = dict(cols)
         summary["p95_bad_debt"] = p95_bad_debt(cols["bad_debt"]).value
@@ -1603,7 +2025,8 @@ def variance_amplification(
         for r, sd in enumerate(seeds):
             rng = np.random.default_rng(sd)  # as run_scenario
             pop = make_population(cfg, scenario, rng)
-            mkt = Market(cfg, pop, external_paths(cfg, scenario, rng), scenario, record_wealth=True)
+            ext = external_paths(cfg, scenario, rng)
+            mkt = Market(cfg, pop, ext, scenario, record_wealth=True, rng=rng)
             size = mkt.q[0].copy()  # a held position keeps its size until it closes
             with np.errstate(divide="ignore", invalid="ignore"):  # wealth 0 after a liquidation
                 res = mkt.run()

@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 from typing import NamedTuple
 
 import numpy as np
@@ -36,7 +37,7 @@ import numpy.typing as npt
 from levpaper import kernel
 from levpaper._validate import FloatArray
 
-__all__ = ["MarketBook"]
+__all__ = ["MarketBook", "limit_orders"]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -85,6 +86,58 @@ def _liquidation_queues(
     return queue(li), queue(si)
 
 
+def limit_orders(
+    want: FloatArray, q: FloatArray, side: FloatArray, is_open: BoolArray, mark: float,
+    reserve_b: float, oi_cap: float | None, position_cap: float | None,
+) -> tuple[FloatArray, FloatArray, float]:  # fmt: skip
+    r"""Cut one pool's growing orders to the position cap, then to the open-interest cap.
+
+    The growth of trader :math:`i` is :math:`g_i = \max(s_i w_i, 0)` (``want`` signed in A, buy
+    > 0). The position cap cuts it to :math:`\max(\bar q - q_i, 0)` with
+    :math:`\bar q = ` ``position_cap`` :math:`y/P`. The open-interest cap of side :math:`s`
+    then scales every growing order of the side by the same factor
+    :math:`\min(1, \max(R_s, 0)/G_s)` (pro rata), where :math:`G_s` is the side's growth at the
+    mark and :math:`R_s = ` ``oi_cap`` :math:`y` minus the side's open interest :math:`\sum qP`
+    after this step's reductions; reductions are never cut.
+
+    Returns
+    -------
+    (want, scale, rejected)
+        The orders after the caps, each trader's growth kept (1 where it did not grow) and
+        the rejected notional at the mark, in B.
+
+    Examples
+    --------
+    >>> w = np.array([0.4, 0.4, -0.1])  # two longs grow by 0.4 A, a short grows by 0.1 A
+    >>> side, q, live = np.array([1.0, 1.0, -1.0]), np.zeros(3), np.zeros(3, dtype=bool)
+    >>> out, scale, rej = limit_orders(w, q, side, live, 2500.0, 1e5, 0.01, None)
+    >>> out.tolist(), scale.tolist(), rej  # longs: 2000 B wanted, 1000 B of room: halved
+    ([0.2, 0.2, -0.1], [0.5, 0.5, 1.0], 1000.0)
+    >>> limit_orders(w, q, side, live, 2500.0, 1e5, None, 0.005)[0].tolist()  # 0.2 A each
+    [0.2, 0.2, -0.1]
+    """
+    dq = side * want
+    growth = np.maximum(dq, 0.0)
+    keep = growth
+    if position_cap is not None:
+        keep = np.minimum(keep, np.maximum(position_cap * reserve_b / mark - q, 0.0))
+    if oi_cap is not None:
+        cut = np.minimum(np.maximum(-dq, 0.0), q)  # the reductions
+        for s in (1.0, -1.0):
+            mine = side == s
+            total = float((keep[mine]).sum()) * mark
+            if total <= 0.0:
+                continue
+            oi = float((q[mine & is_open] - cut[mine & is_open]).sum()) * mark
+            factor = min(1.0, max(oi_cap * reserve_b - oi, 0.0) / total)
+            if factor < 1.0:
+                keep = np.where(mine, keep * factor, keep)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(growth > 0, keep / growth, 1.0)
+    rejected = float((growth - keep).sum()) * mark
+    return np.where(dq > 0, side * keep, want), scale, rejected
+
+
 class MarketBook:
     """The market's accounts (module docstring); arrays pool axis first.
 
@@ -117,6 +170,10 @@ class MarketBook:
         A held by the arbitrageurs, withdrawn by LPs, paid in fees, per pool.
     arb_b, lp_b, fees_b : float
         The same in B, over all pools.
+    hunter_a : ndarray, shape (n_pools,)
+        A held by the liquidation hunter (0 between attacks); ``hunter_b`` its B, over pools.
+    funding_paid, funding_received : float
+        Funding paid by the paying sides and received by the others, so far.
     """
 
     def __init__(
@@ -151,6 +208,8 @@ class MarketBook:
         self.arb_a, self.arb_b = np.zeros(n_pools), 0.0
         self.lp_a, self.lp_b = np.zeros(n_pools), 0.0
         self.fees_a, self.fees_b = np.zeros(n_pools), 0.0
+        self.hunter_a, self.hunter_b = np.zeros(n_pools), 0.0
+        self.funding_paid = self.funding_received = 0.0
 
     # -- pools ---------------------------------------------------------------------------------
 
@@ -180,12 +239,154 @@ class MarketBook:
                 raise ValueError(f"external price {price!r} of pool {j} would empty the pool")
             self.x[j] += da
             self.y[j] += db
-            self.arb_a[j] -= da
-            self.arb_b -= db
-            if da > 0:
-                self.fees_a[j] += f * da
+            self._book_arbitrage(j, da, db)
+
+    def _book_arbitrage(self, j: int, da: float, db: float) -> None:
+        """The arbitrageurs' side of a trade that changed pool ``j`` by ``(da, db)``."""
+        self.arb_a[j] -= da
+        self.arb_b -= db
+        if da > 0:
+            self.fees_a[j] += self.fee * da
+        else:
+            self.fees_b += self.fee * db
+
+    def hunter_push(self, j: int, target: float) -> tuple[float, float]:
+        """The hunter trades pool ``j``'s spot to ``target`` (selling A if it is below the spot,
+        buying it if above; the band-edge closed form of :func:`levpaper.kernel.arbitrage`,
+        which ends a sale at the spot :math:`p/g` and a purchase at :math:`gp`). Returns the
+        pool's changes ``(da, db)``."""
+        g = kernel.fee_factor(self.fee)
+        x, y = float(self.x[j]), float(self.y[j])
+        price = target * g if target < y / x else target / g
+        da, db, _, out, rout = kernel.arbitrage(x, y, price, g, band_edge=True)
+        if not out < rout:
+            raise ValueError(f"the hunter's target {target!r} would empty pool {j}")
+        self.x[j] = x + da
+        self.y[j] = y + db
+        self.hunter_a[j] -= da
+        self.hunter_b -= db
+        if da > 0:
+            self.fees_a[j] += self.fee * da
+        else:
+            self.fees_b += self.fee * db
+        return da, db
+
+    def hunt_target(self, j: int, m: float, budget: float, overshoot: float) -> float | None:
+        r"""The liquidation hunter's target spot in pool ``j``, or None if it cannot afford one.
+
+        Per side, the nearest liquidation price :math:`P_\text{liq} = (N - sC)/(q(1 - sm))` of
+        the positions not yet below maintenance at the spot (the largest below it for longs,
+        the smallest above it for shorts), pushed past by ``overshoot``; the side whose push
+        (:meth:`hunter_push`) trades less B, if that is at most ``budget``.
+        """
+        live = self.is_open[j]
+        if not live.any():
+            return None
+        x, y, g = float(self.x[j]), float(self.y[j]), kernel.fee_factor(self.fee)
+        spot, side = y / x, self.side
+        with np.errstate(divide="ignore", invalid="ignore"):
+            liq = (self.n[j] - side * self.c[j]) / (self.q[j] * (1.0 - side * m))
+        best, best_cost = None, budget
+        for s in (1.0, -1.0):
+            ok = live & (side == s) & np.isfinite(liq) & (liq > 0)
+            ok &= (liq < spot) if s > 0 else (liq > spot)
+            if not ok.any():
+                continue
+            if s > 0:
+                target = float(liq[ok].max()) * (1.0 - overshoot)
+                price = target * g
             else:
-                self.fees_b += f * db
+                target = float(liq[ok].min()) * (1.0 + overshoot)
+                price = target / g
+            _, db, _, out, rout = kernel.arbitrage(x, y, price, g, band_edge=True)
+            if out < rout and abs(db) <= best_cost:
+                best, best_cost = target, abs(db)
+        return best
+
+    def hunted_cascade(
+        self, j: int, t: int, m: float, target: float, external: float | None
+    ) -> tuple[list[Liquidation], float]:
+        """An attack on pool ``j``: :meth:`hunter_push` to ``target``, the :meth:`cascade` at the
+        spot it leaves (spot mark), :meth:`hunter_unwind`. Returns the liquidations and the
+        hunter's profit in B."""
+        b0 = self.hunter_b
+        self.hunter_push(j, target)
+        try:
+            evs = self.cascade(j, t, m, float(self.y[j] / self.x[j]), True, external)
+        finally:
+            self.hunter_unwind(j)
+        return evs, self.hunter_b - b0
+
+    def hunt(
+        self, j: int, t: int, m: float, budget: float, overshoot: float, profitable_only: bool,
+        external: float | None,
+    ) -> float | None:  # fmt: skip
+        """The hunter's decision in pool ``j`` at step ``t``: :meth:`hunt_target`, and with
+        ``profitable_only`` only if :meth:`hunted_cascade` on a copy of the book does not lose
+        (the step is deterministic given the state, so that is the attack's expected profit)."""
+        target = self.hunt_target(j, m, budget, overshoot)
+        if target is None or not profitable_only:
+            return target
+        _, pnl = copy.deepcopy(self).hunted_cascade(j, t, m, target, external)
+        return target if pnl >= 0.0 else None
+
+    def funding(self, rate: float, basis: str, marks: FloatArray, external: FloatArray) -> float:
+        """One funding payment in every pool (:meth:`pay_funding`) at rate ``rate`` times the
+        basis: ``"imbalance"`` :math:`(OI_L - OI_S)/(OI_L + OI_S)` at the mark, ``"premium"``
+        :math:`(P_\text{mark} - p)/p`. Returns the total paid."""
+        total = 0.0
+        for j in range(self.x.shape[0]):
+            mark = float(marks[j])
+            if basis == "premium":
+                b = (mark - float(external[j])) / float(external[j])
+            else:
+                notional = np.where(self.is_open[j], self.q[j], 0.0) * mark
+                oi_l = float(notional[self.side > 0].sum())
+                oi_s = float(notional[self.side < 0].sum())
+                b = (oi_l - oi_s) / (oi_l + oi_s) if oi_l + oi_s > 0 else 0.0
+            total += self.pay_funding(j, rate * b, mark)
+        return total
+
+    def hunter_unwind(self, j: int) -> float:
+        """The hunter trades its A in pool ``j`` back to 0 (buys back what it sold exact out, or
+        sells what it bought exact in); returns the B it paid (< 0: received)."""
+        a = float(self.hunter_a[j])
+        if a == 0.0:
+            return 0.0
+        x, y, recv, pay = kernel.close_trade(
+            float(self.x[j]), float(self.y[j]), a, kernel.fee_factor(self.fee)
+        )
+        if a > 0:
+            self.fees_a[j] += self.fee * a
+        else:
+            self.fees_b += self.fee * pay
+        self.x[j], self.y[j] = x, y
+        self.hunter_a[j] = 0.0
+        self.hunter_b += recv - pay
+        return pay - recv
+
+    def pay_funding(self, j: int, rate: float, mark: float) -> float:
+        """Funding in pool ``j`` at ``rate`` (> 0: longs pay, < 0: shorts pay): the paying side
+        pays ``|rate|`` times each position's notional at ``mark`` out of its margin, the other
+        side receives the total pro rata to notional. Returns the total paid (0 when a side has
+        no open interest)."""
+        if rate == 0.0:
+            return 0.0
+        live = self.is_open[j]
+        notional = np.where(live, self.q[j] * mark, 0.0)
+        payer = self.side == (1.0 if rate > 0 else -1.0)
+        oi_pay = float(notional[payer].sum())
+        oi_get = float(notional[~payer].sum())
+        if oi_pay <= 0.0 or oi_get <= 0.0:
+            return 0.0
+        r = abs(rate)
+        paid = np.where(payer, r * notional, 0.0)
+        total = float(paid.sum())
+        got = np.where(payer, 0.0, total * (notional / oi_get))
+        self.c[j] += got - paid
+        self.funding_paid += total
+        self.funding_received += float(got.sum())
+        return total
 
     def clear(self, j: int, dq: FloatArray) -> float:
         """Net the signed A orders ``dq`` (buy > 0) of pool ``j`` into one swap through it and
@@ -275,11 +476,16 @@ class MarketBook:
 
     # -- liquidation ---------------------------------------------------------------------------
 
-    def cascade(self, j: int, t: int, m: float, mark: float, spot_mark: bool) -> list[Liquidation]:
+    def cascade(
+        self, j: int, t: int, m: float, mark: float, spot_mark: bool,
+        external: float | None = None,
+    ) -> list[Liquidation]:  # fmt: skip
         """Pool ``j``'s liquidation cascade at step ``t``: positions with :math:`E < mN` closed
         one by one, worst margin ratio first (the head of the long or the short queue with the
         lower ratio), the mark recomputed after each close (the spot; with ``spot_mark`` False
-        it stays at ``mark``, a TWAP), until none is left.
+        it stays at ``mark``, a TWAP), until none is left. With ``external`` given,
+        arbitrageurs bring the pool to that price after each close (``arbitrage`` of the
+        kernel, rule ``"optimal"``).
 
         Each is closed through the pool (:func:`levpaper.kernel.close_trade`) and settled with
         the penalty (:meth:`settle`). Returns the liquidations in order.
@@ -337,6 +543,11 @@ class MarketBook:
                     self.fees_b += f * db
                     realised = nb - db
                 penalty, bad, payout = self.settle(c + realised, db, True)
+                if external is not None:
+                    da, dbb, _, o, ro = kernel.arbitrage(x, y, external, g)
+                    if o < ro and (da != 0.0 or dbb != 0.0):
+                        x, y = x + da, y + dbb
+                        self._book_arbitrage(j, da, dbb)
                 payouts.append(payout)
                 sd = 1 if take_long else -1
                 out.append((i, sd, p, db / q, q, db, equity, penalty, bad, not queue.primary[k]))
@@ -357,6 +568,9 @@ class MarketBook:
         signed = self.side * self.q
         res_a = self.x + signed.sum(axis=1) + self.arb_a + self.lp_a - self.x0
         scale_a = self.x + self.q.sum(axis=1) + np.abs(self.arb_a) + self.lp_a + self.x0
+        if self.hunter_b != 0.0 or self.funding_paid != 0.0:  # a mechanic is on
+            res_a = res_a + self.hunter_a
+            scale_a = scale_a + np.abs(self.hunter_a)
         total_b = (
             float(self.y.sum())
             + float(cash.sum())
@@ -366,6 +580,12 @@ class MarketBook:
             + self.lp_b
             - self.bad_debt
         )
+        if self.hunter_b != 0.0 or self.funding_paid != 0.0:
+            total_b += self.hunter_b
+            scale = self.b0 + self.funding_paid + abs(self.hunter_b)
+            funding = abs(self.funding_paid - self.funding_received) / scale
+        else:
+            funding = 0.0
         scale_b = (
             float(self.y.sum())
             + float(np.abs(cash).sum())
@@ -376,4 +596,7 @@ class MarketBook:
             + self.bad_debt
             + self.b0
         )
-        return max(float(np.max(np.abs(res_a) / scale_a)), abs(total_b - self.b0) / scale_b)
+        if self.hunter_b != 0.0:
+            scale_b += abs(self.hunter_b)
+        return max(float(np.max(np.abs(res_a) / scale_a)), abs(total_b - self.b0) / scale_b,
+                   funding)  # fmt: skip
