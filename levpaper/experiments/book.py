@@ -276,6 +276,10 @@ def _scenarios(n_steps: int, names: Sequence[str]) -> list[Any]:
 #: Runs per cell of the powered experiments of chapter 5 (issue 14): enough for a 99th
 #: percentile from the 10 largest runs and a paired bootstrap interval on every ratio.
 CH5_RUNS = 1000
+#: Breaker thresholds of ``ch5_breaker_sweep`` besides the stress table's 2.
+CH5_BREAKER_THETAS = (1.25, 1.5, 3.0)
+#: Sensitivities of the dynamic maintenance rate in ``ch5_dynamic_maintenance`` besides 0.5.
+CH5_ETAS = (0.25, 1.25)
 
 
 def ch5_market() -> MarketConfig:
@@ -302,22 +306,16 @@ def _ch5() -> list[Experiment]:
     st = ch5_market()
     en = MarketConfig(n_traders=400, n_steps=120, n_pools=4, pool_liquidity=5e6, cooldown=None)
     three = _scenarios(st.n_steps, _CH5_SCENARIOS)
-    sweep_cells = []
-    for sc in three:
-        sweep_cells.append({"scenario": sc, "control": Control("none"), "breaker_theta": None})
-        for theta in (1.25, 1.5, 2.0, 3.0):
-            sweep_cells.append(
-                {"scenario": sc, "control": Control("circuit_breaker", circuit_breaker=True),
-                 "breaker_theta": theta}
-            )  # fmt: skip
-    dm_cells = []
-    for sc in three:
-        dm_cells.append({"scenario": sc, "control": Control("none"), "eta": None})
-        for eta in (0.25, 0.5, 1.25):
-            dm_cells.append(
-                {"scenario": sc, "control": Control("dynamic_maintenance",
-                                                    dynamic_maintenance=True), "eta": eta}
-            )  # fmt: skip
+    # the arms at the market's own breaker_theta and eta, and the uncontrolled arm, are cells of
+    # ch5_stress_table (same market, same seeds): the sweeps hold only the other values
+    sweep_cells = grid(
+        scenario=three, control=[Control("circuit_breaker", circuit_breaker=True)],
+        breaker_theta=list(CH5_BREAKER_THETAS),
+    )
+    dm_cells = grid(
+        scenario=three, control=[Control("dynamic_maintenance", dynamic_maintenance=True)],
+        eta=list(CH5_ETAS),
+    )
     entropy_arms = [
         Control("H = 0", entropy=0.0),
         Control("H = 0.7", entropy=0.7),
@@ -328,8 +326,8 @@ def _ch5() -> list[Experiment]:
         Experiment(
             "ch5_dynamic_maintenance", fn, dm_cells, n_seeds=CH5_RUNS, base_seed=CH5_SEED,
             config={"market": st},
-            description="section 5.1: static against dynamic maintenance rate (E17) at three "
-                        "sensitivities eta",
+            description="section 5.1: dynamic maintenance rate (E17) at two more sensitivities "
+                        "eta (no control and eta = 0.5 are in ch5_stress_table)",
         ),
         Experiment(
             "ch5_entropy", fn, grid(correlation=[0.9, 0.0], control=entropy_arms),
@@ -340,7 +338,8 @@ def _ch5() -> list[Experiment]:
         Experiment(
             "ch5_breaker_sweep", fn, sweep_cells, n_seeds=CH5_RUNS, base_seed=CH5_SEED,
             config={"market": st},
-            description="section 5.3: circuit breaker (E19) against its threshold",
+            description="section 5.3: circuit breaker (E19) at three more thresholds (no "
+                        "control and theta = 2 are in ch5_stress_table)",
         ),
         Experiment(
             "ch5_stress_table", fn,
