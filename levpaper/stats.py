@@ -10,6 +10,8 @@ always with an interval.
   ``"p99"``) on each row of a sample;
 * :func:`bootstrap_ci` gives a statistic of one arm with a percentile-bootstrap interval;
   :func:`tail_summary` gives the four statistics of one arm at once;
+* :func:`paired_summary` does both for every group and arm of an experiment's table (one set
+  of resamples per group, shared by its arms);
 * :func:`paired_ratio_ci` gives the ratio of a statistic of arm ``b`` to that of arm ``a``
   with a *paired* bootstrap interval: when run ``k`` of both arms saw the same price path and
   traders (common random numbers, as :class:`levpaper.experiments.Experiment` seeds them), the
@@ -26,13 +28,17 @@ through an explicit :class:`numpy.random.Generator`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, NamedTuple
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from levpaper._validate import FloatArray, finite, in_range, positive_int
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "STATISTICS",
@@ -40,6 +46,7 @@ __all__ = [
     "RatioEstimate",
     "bootstrap_ci",
     "paired_ratio_ci",
+    "paired_summary",
     "statistic",
     "tail_summary",
 ]
@@ -356,3 +363,145 @@ def paired_ratio_ci(
         return RatioEstimate(float("nan"), float("nan"), float("nan"), int(x.size), sa, sb)
     lo, hi = _interval(_replicates((x, y), fn, nb, rng), c)
     return RatioEstimate(sb / sa, lo, hi, int(x.size), sa, sb)
+
+
+def _linear_quantiles(sorted_rows: FloatArray, levels: Sequence[float]) -> FloatArray:
+    """numpy's linear-interpolation quantiles of rows already sorted along the last axis."""
+    n = sorted_rows.shape[-1]
+    out = []
+    for q in levels:
+        h = (n - 1) * q
+        lo = math.floor(h)
+        hi = min(lo + 1, n - 1)
+        frac = h - lo
+        out.append(sorted_rows[..., lo] + frac * (sorted_rows[..., hi] - sorted_rows[..., lo]))
+    return np.stack(out)
+
+
+def _all_stats(rows: FloatArray, stats: Sequence[str]) -> FloatArray:
+    """The statistics ``stats`` of each row, shape (len(stats), rows)."""
+    srt = np.sort(rows, axis=-1)
+    out = np.empty((len(stats), *rows.shape[:-1]))
+    for i, name in enumerate(stats):
+        q = STATISTICS[name]
+        out[i] = srt.mean(axis=-1) if q is None else _linear_quantiles(srt, [q])[0]
+    return out
+
+
+def paired_summary(
+    table: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    arm: str,
+    reference: Any,
+    fields: Sequence[str],
+    stats: Sequence[str] = ("mean", "median", "p95", "p99"),
+    rng: np.random.Generator,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    pair: str = "replicate",
+) -> pd.DataFrame:
+    """Every statistic of every field per group and arm, and each arm's paired ratio to the
+    reference arm with a bootstrap interval (:func:`paired_ratio_ci`, vectorised).
+
+    Within a group of ``by`` (e.g. a scenario), the runs of every arm are matched by ``pair``
+    (the replicate index: under common random numbers run ``k`` of every arm saw the same
+    paths and traders) and resampled with the same indices, so all the ratios of a group come
+    from one set of ``n_boot`` resamples of the runs.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per run (:func:`levpaper.experiments.load`).
+    by : sequence of str
+        Columns that define a group (may be empty).
+    arm : str
+        Column naming the arm (e.g. ``"control"``).
+    reference : object
+        The ``arm`` value of the reference arm (e.g. ``"none"``), present in every group.
+    fields : sequence of str
+        Numeric columns to summarise (e.g. ``"bad_debt"``).
+    stats : sequence of str, default all of :data:`STATISTICS`
+    rng : numpy.random.Generator
+    n_boot : int, default 2000
+    level : float, default 0.95
+    pair : str, default "replicate"
+        Column that pairs the runs of the arms; every arm of a group must hold the same values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, arm, field and statistic: the ``by`` columns, ``arm``, ``field``,
+        ``stat``, ``n``, ``value``, ``reference`` (the reference arm's value), ``ratio``,
+        ``lower``, ``upper`` (nan for the reference arm and where the reference value is 0) and
+        ``verdict`` (:attr:`RatioEstimate.verdict`; ``"reference"`` for the reference arm).
+
+    Raises
+    ------
+    ValueError
+        If a group lacks the reference arm or an arm's runs do not pair with it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> loss = rng.lognormal(0.0, 1.0, size=1000)
+    >>> t = pd.DataFrame({"replicate": np.tile(np.arange(1000), 2),
+    ...                   "control": ["none"] * 1000 + ["half"] * 1000,
+    ...                   "bad_debt": np.r_[loss, 0.5 * loss]})
+    >>> s = paired_summary(t, by=[], arm="control", reference="none", fields=["bad_debt"],
+    ...                    stats=["mean", "p99"], rng=rng, n_boot=200)
+    >>> s[s.control == "half"][["stat", "ratio", "verdict"]].round(6).to_numpy().tolist()
+    [['mean', 0.5, 'lower'], ['p99', 0.5, 'lower']]
+    """
+    import pandas as pd
+
+    nb, c = _check_boot(n_boot, level, rng)
+    for name in stats:
+        _stat_level(name)
+    rows: list[dict[str, Any]] = []
+    groups = table.groupby(list(by), sort=False) if by else [((), table)]
+    for key, sub in groups:
+        key_t = key if isinstance(key, tuple) else (key,)
+        where = dict(zip(by, key_t, strict=True))
+        arms = {a: g.sort_values(pair) for a, g in sub.groupby(arm, sort=False)}
+        if reference not in arms:
+            raise ValueError(f"group {where} has no {arm} = {reference!r} (the reference arm)")
+        ref = arms[reference]
+        pairs = ref[pair].to_numpy()
+        n = pairs.size
+        if n < 2:
+            raise ValueError(f"group {where} has fewer than 2 runs of the reference arm")
+        for a, g in arms.items():
+            if not np.array_equal(g[pair].to_numpy(), pairs):
+                raise ValueError(
+                    f"group {where}: the runs of {arm} = {a!r} do not pair with the reference "
+                    f"arm's by {pair!r}"
+                )
+        idx = rng.integers(0, n, size=(nb, n))
+        for f in fields:
+            ref_x = finite(f, ref[f].to_numpy(dtype=np.float64))
+            ref_val = _all_stats(ref_x, stats)
+            ref_reps = _all_stats(ref_x[idx], stats)
+            for a, g in arms.items():
+                x = finite(f, g[f].to_numpy(dtype=np.float64))
+                val = _all_stats(x, stats)
+                reps = ref_reps if a == reference else _all_stats(x[idx], stats)
+                for i, name in enumerate(stats):
+                    row = {**where, arm: a, "field": f, "stat": name, "n": n,
+                           "value": float(val[i]), "reference": float(ref_val[i])}  # fmt: skip
+                    if a == reference:
+                        row.update(ratio=math.nan, lower=math.nan, upper=math.nan,
+                                   verdict="reference")  # fmt: skip
+                    else:
+                        if ref_val[i] == 0.0:
+                            est = RatioEstimate(math.nan, math.nan, math.nan, n,
+                                                float(ref_val[i]), float(val[i]))  # fmt: skip
+                        else:
+                            lo, hi = _interval(_ratio(reps[i], ref_reps[i]), c)
+                            est = RatioEstimate(float(val[i] / ref_val[i]), lo, hi, n,
+                                                float(ref_val[i]), float(val[i]))  # fmt: skip
+                        row.update(ratio=est.value, lower=est.lower, upper=est.upper,
+                                   verdict=est.verdict)  # fmt: skip
+                    rows.append(row)
+    return pd.DataFrame(rows)

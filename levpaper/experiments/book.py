@@ -309,11 +309,13 @@ def _ch5() -> list[Experiment]:
     # the arms at the market's own breaker_theta and eta, and the uncontrolled arm, are cells of
     # ch5_stress_table (same market, same seeds): the sweeps hold only the other values
     sweep_cells = grid(
-        scenario=three, control=[Control("circuit_breaker", circuit_breaker=True)],
+        scenario=three,
+        control=[Control("circuit_breaker", circuit_breaker=True)],
         breaker_theta=list(CH5_BREAKER_THETAS),
     )
     dm_cells = grid(
-        scenario=three, control=[Control("dynamic_maintenance", dynamic_maintenance=True)],
+        scenario=three,
+        control=[Control("dynamic_maintenance", dynamic_maintenance=True)],
         eta=list(CH5_ETAS),
     )
     entropy_arms = [
