@@ -36,7 +36,7 @@ def get(name: str) -> Experiment:
     Examples
     --------
     >>> get("ch5_stress_table").n_runs
-    120
+    30000
     >>> get("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
