@@ -67,8 +67,9 @@ Formulations
 Baselines
     :class:`ConstantLeverage`, the time-varying Kelly rule :class:`KellyRule`
     (:math:`(\mu_s - r_f)/\sigma_t^2` clipped to the cap), and :class:`PaperRule`, the paper's
-    :math:`L^*` (E12) taken from :class:`levpaper.agents.VolatilityAdjustedLeverage` (the one
-    place this module takes it from; it scales as :math:`1/\sigma` and :math:`1/\sigma^2`).
+    :math:`L^*` (E12), :func:`levpaper.risk.vol_adjusted_leverage` (the one implementation; it
+    scales as :math:`1/\sigma` below the volatility where one hour's 99% VaR of 1x is 1% and as
+    :math:`1/\sigma^2` above it, with no drift in it).
     :func:`simulate_policy` runs any of them in the discretised model (the DP's own chain: the
     quadrature nodes, the regime chain, targets snapped to the action grid) or in the continuous
     model (exact normal returns, the GARCH recursion itself, continuous targets), and returns the
@@ -88,6 +89,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -97,8 +99,9 @@ import numpy.typing as npt
 from scipy import special, stats
 
 from levpaper._validate import FloatArray, finite, in_range, nonnegative, positive, positive_int
-from levpaper.agents import VolatilityAdjustedLeverage
+from levpaper.env import WEALTH_FLOOR, LeveragedSwapConfig
 from levpaper.processes import GARCH11, GBM, HOURLY_DT, RegimeSwitchingGBM
+from levpaper.risk import vol_adjusted_leverage
 
 __all__ = [
     "ConstantLeverage",
@@ -113,6 +116,7 @@ __all__ = [
     "leverage_grid",
     "liquidation_probability",
     "paper_leverage",
+    "simulate_in_env",
     "simulate_policy",
     "solve_discounted",
     "solve_finite_horizon",
@@ -168,7 +172,9 @@ def trade_cost(
     :math:`N - \Delta`; lowering it sells A worth :math:`\Delta` exact in for
     :math:`(1-f)\Delta/(1+(1-f)\Delta d)` of B, the cost the difference. The trade is sized so
     that the leverage after the cost is ``target``: :math:`\Delta = |a(1-\kappa) - \ell|`, solved
-    by fixed-point iteration (a contraction: its slope is about :math:`|a| f`).
+    exactly without impact (:math:`\kappa = \varphi(a - \ell)/(1 + \varphi a)` buying,
+    :math:`\varphi = f/(1-f)`; :math:`f(\ell - a)/(1 - fa)` selling), then by Newton's method
+    for the impact (from that start, two or three iterations to rounding error).
 
     Parameters
     ----------
@@ -205,16 +211,27 @@ def trade_cost(
     g = 1.0 - f
     if d * float(np.max(np.abs(tgt - cur), initial=0.0)) * 1.01 >= 1.0:
         raise ValueError(f"depth too large: a trade would take the pool's reserve, got {depth!r}")
-    kappa = np.zeros(cur.shape)
-    for _ in range(_FIXED_POINT_ITERATIONS):
+    # start from the exact solution without impact (d = 0): buying, kappa = phi (a - l)/(1 + phi a)
+    # with phi = f/g; selling, kappa = f (l - a)/(1 - f a); then the impact's small correction
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = f / g
+        kappa = np.where(
+            tgt > cur, phi * (tgt - cur) / (1.0 + phi * tgt), f * (cur - tgt) / (1.0 - f * tgt)
+        )
+    kappa = np.clip(np.nan_to_num(kappa, nan=1.0), 0.0, 1.0)
+    if d == 0.0:
+        return np.asarray(kappa, dtype=np.float64)
+    for _ in range(_FIXED_POINT_ITERATIONS):  # Newton on F(kappa) = cost(Delta(kappa)) - kappa
         delta = tgt * (1.0 - kappa) - cur
         size = np.abs(delta)
-        buy = size * (1.0 / (g * (1.0 - size * d)) - 1.0)
-        sell = size * (1.0 - g / (1.0 + g * size * d))
-        new = np.minimum(np.where(delta > 0, buy, sell), 1.0)
-        done = (
-            float(np.max(np.abs(new - kappa), initial=0.0)) <= 1e-13
-        )  # a 2-cycle of ~1e-15 near zero trades
+        buy = delta > 0
+        u = 1.0 - size * d
+        v = 1.0 + g * size * d
+        cost = np.where(buy, size * (1.0 / (g * u) - 1.0), size * (1.0 - g / v))
+        slope = np.where(buy, 1.0 / (g * u * u) - 1.0, 1.0 - g / (v * v))
+        dfdk = -slope * tgt * np.sign(delta) - 1.0
+        new = np.clip(kappa - (cost - kappa) / dfdk, 0.0, 1.0)
+        done = float(np.max(np.abs(new - kappa), initial=0.0)) <= 1e-14
         kappa = new
         if done:
             break
@@ -272,16 +289,15 @@ def liquidation_probability(
 
 def paper_leverage(sigma: npt.ArrayLike, kappa: float, dt: float, cap: float) -> FloatArray:
     r"""The paper's :math:`L^*` (E12) at the annualised volatility ``sigma``, clipped to
-    :math:`[0, \text{cap}]`: :meth:`levpaper.agents.VolatilityAdjustedLeverage.leverage`, the one
-    implementation this module uses.
+    :math:`[0, \text{cap}]`: :func:`levpaper.risk.vol_adjusted_leverage` (99% VaR), the one
+    implementation.
 
     Examples
     --------
     >>> round(float(paper_leverage(0.8, 0.02, HOURLY_DT, 100.0)), 3)
     1.268
     """
-    rule = VolatilityAdjustedLeverage(kappa=kappa, dt=dt, max_leverage=cap)
-    return rule.leverage(sigma)
+    return vol_adjusted_leverage(sigma, kappa, dt, max_leverage=cap)
 
 
 def _stationary(transition: FloatArray) -> FloatArray:
@@ -335,6 +351,10 @@ class DecisionProblem:
         :func:`simulate_policy` for the continuous model).
     garch_variances : array_like, optional
         Per-step variances of the states (set by :meth:`from_garch`).
+    hold_beyond_cap : bool, default True
+        Whether a position whose leverage has drifted beyond the grid's range (the cap) may be
+        held, as in the environment, where the cap binds only increases; ``False`` makes the cap
+        a hard constraint (every step ends the trade within the grid's range).
 
     Raises
     ------
@@ -356,6 +376,7 @@ class DecisionProblem:
     n_nodes: int = 48
     process: ContinuousProcess | None = None
     garch_variances: FloatArray | None = None
+    hold_beyond_cap: bool = True
 
     def __post_init__(self) -> None:
         mu = np.atleast_1d(finite("mu", self.mu)).astype(np.float64)
@@ -464,6 +485,85 @@ class DecisionProblem:
         return cls(np.full(n, process.mu), sigma, trans, dt=process.dt, process=process,
                    garch_variances=h, **kwargs)  # type: ignore[arg-type]  # fmt: skip
 
+    @classmethod
+    def from_config(
+        cls,
+        config: LeveragedSwapConfig,
+        *,
+        grid: FloatArray | None = None,
+        n_buckets: int = 9,
+        n_nodes: int = 48,
+    ) -> DecisionProblem:
+        r"""The decision problem of an environment configuration: the same market.
+
+        Taken from ``config``: the price process (GBM, regime switching or GARCH, whose buckets
+        are :meth:`from_garch`'s), ``dt``, the fee, the depth :math:`d = C_0/y_0` (capital over
+        the pool's B reserve), the maintenance rate, the liquidation penalty, the leverage cap
+        (``grid`` defaults to :func:`leverage_grid` ``(config.max_leverage)``), no interest, and
+        the wealth floor :data:`levpaper.env.WEALTH_FLOOR` of the ``log_wealth`` reward. The
+        problem's leverage is of wealth, the environment's of the account, so the whole capital
+        must be margin (``initial_margin_fraction=1``), and nothing else may trade the pool.
+
+        How the two still differ (exactly):
+
+        * marks: the environment marks at the pool price, which arbitrage leaves at the edge of
+          its no-arbitrage band :math:`[gP, P/g]` around the external price :math:`P`; the
+          problem marks at :math:`P`. With ``fee=0`` the two coincide.
+        * trade sizing: the environment's target leverage sizes the notional paid before costs,
+          the problem's target is the leverage after them (:func:`trade_cost`); with ``fee=0``
+          they differ by the impact only, :math:`O(d\Delta^2)`.
+        * depth: held at :math:`C_0/y_0` in the problem; in the environment wealth moves while
+          the pool's reserves stay near :math:`y_0`.
+        * the floor: the environment floors wealth at :math:`\epsilon C_0`, the problem a
+          liquidation's remainder at :math:`\epsilon` times the wealth before it; the
+          environment also ends an episode below ``ruin_fraction`` of :math:`C_0`, which a
+          position below the liquidation line cannot reach.
+        * GARCH: the problem's state is the variance bucket and the return's law is that of the
+          bucket's centre (:meth:`from_garch`).
+
+        Raises
+        ------
+        ValueError
+            If ``config`` is not a LeveragedSwapConfig, its process is not a GBM, a
+            RegimeSwitchingGBM or a GARCH11, ``initial_margin_fraction`` is not 1, or it has
+            noise traders, traders or an adversary.
+
+        Examples
+        --------
+        >>> from levpaper.env import market_config
+        >>> p = DecisionProblem.from_config(market_config("regimes", initial_margin_fraction=1.0))
+        >>> p.depth, p.cap, p.fee
+        (4e-05, 100.0, 0.003)
+        """
+        if not isinstance(config, LeveragedSwapConfig):
+            raise ValueError(f"config must be a LeveragedSwapConfig, got {config!r}")
+        if config.initial_margin_fraction != 1.0:
+            raise ValueError(
+                "initial_margin_fraction must be 1 (leverage of wealth = of the account), got "
+                f"{config.initial_margin_fraction!r}"
+            )
+        if config.noise_traders is not None or config.traders or config.adversary is not None:
+            raise ValueError("noise_traders, traders and adversary must be absent")
+        kw: dict[str, object] = {
+            "fee": config.fee,
+            "depth": config.initial_capital / config.reserve_b,
+            "maintenance_rate": config.maintenance_rate,
+            "liquidation_penalty_rate": config.liquidation_penalty_rate,
+            "risk_free": 0.0,
+            "wealth_floor": WEALTH_FLOOR,
+            "n_nodes": n_nodes,
+            "leverage_grid": leverage_grid(config.max_leverage) if grid is None else grid,
+        }
+        proc = config.process
+        if isinstance(proc, GBM):
+            return cls.from_gbm(proc, dt=config.dt, **kw)
+        if isinstance(proc, RegimeSwitchingGBM):
+            return cls.from_regimes(proc, **kw)
+        if isinstance(proc, GARCH11):
+            return cls.from_garch(proc, n_buckets, **kw)  # type: ignore[arg-type]
+        kind = type(proc).__name__
+        raise ValueError(f"config.process must be a GBM, RegimeSwitchingGBM or GARCH11, got {kind}")
+
     # -- derived quantities ---------------------------------------------------------------------
 
     @property
@@ -496,30 +596,70 @@ class DecisionProblem:
             parts.append(-np.linspace(-grid[0], 1.0 / m, 25)[1:])
         return np.unique(np.concatenate(parts))
 
-    def liquidation_probabilities(self) -> FloatArray:
-        """Per-step liquidation probability of every (state, target), shape (K, A)."""
+    def price_log_return_mean(self, n_steps: int, *, by_state: bool = True) -> FloatArray:
+        r"""Exact mean of :attr:`PolicyEvaluation.price_log_return` over ``n_steps`` steps from
+        the start law of :func:`simulate_policy` (the control variates' means).
+
+        By state (shape (K,)): :math:`n\pi_k(\mu_k - \sigma_k^2/2)\Delta t` for GBM and regime
+        switching from the stationary law. Summed (``by_state=False``, shape (1,)):
+        :math:`E[\ln(P_n/P_0)]`, also for GARCH started at its unconditional variance
+        :math:`\bar h` (where :math:`E[h_t]` stays), :math:`n(\mu\Delta t - \bar h/2)`.
+
+        Raises
+        ------
+        ValueError
+            If the problem has no process, ``n_steps`` < 1, or ``by_state`` for GARCH (its
+            buckets' means have no closed form).
+
+        Examples
+        --------
+        >>> p = DecisionProblem.from_gbm(GBM(mu=0.1, sigma=0.5))
+        >>> np.round(p.price_log_return_mean(8760), 6)  # (mu - sigma^2/2) per year
+        array([-0.025])
+        """
+        n = positive_int("n_steps", n_steps)
+        proc = self.process
+        if isinstance(proc, GARCH11):
+            if by_state:
+                raise ValueError("by_state must be False for GARCH (no closed form per bucket)")
+            return np.array([n * (proc.mu * proc.dt - 0.5 * proc.unconditional_variance)])
+        if not isinstance(proc, GBM | RegimeSwitchingGBM):
+            raise ValueError("the problem has no process (build it from one)")
+        per = n * self.stationary_distribution * (self.mu - 0.5 * self.sigma**2) * self.dt
+        return np.asarray(per if by_state else per.sum(keepdims=True), dtype=np.float64)
+
+    def liquidation_probabilities(self, leverage: FloatArray | None = None) -> FloatArray:
+        """Per-step liquidation probability of every (state, leverage after the trade), shape
+        (K, L), at ``leverage`` (default :attr:`state_grid`)."""
+        lev = self.state_grid if leverage is None else np.asarray(leverage, dtype=np.float64)
         return liquidation_probability(
-            self.leverage_grid[None, :], self.mu[:, None], self.sigma[:, None], self.dt,
+            lev[None, :], self.mu[:, None], self.sigma[:, None], self.dt,
             self.maintenance_rate, self.risk_free,
         )  # fmt: skip
 
-    def _residual_log(self) -> FloatArray:
-        """ln of the wealth kept at a liquidation, per target, shape (A,)."""
-        return _residual_log_at(self, self.leverage_grid)
+    def residual_log(self, leverage: FloatArray | None = None) -> FloatArray:
+        """ln of the wealth kept at a liquidation (fraction of the wealth before the step), per
+        leverage after the trade (default :attr:`state_grid`), shape (L,)."""
+        lev = self.state_grid if leverage is None else np.asarray(leverage, dtype=np.float64)
+        return _residual_log_at(self, lev)
 
-    def step_law(self) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """The discretised law of one step: ``(weights, growth, drifted)``, each of shape
-        (K, A, n_nodes): the probability of each return node (summing to one minus the
-        liquidation probability), the wealth factor :math:`R_f + a(R - R_f)` and the drifted
-        leverage :math:`aR/(R_f + a(R - R_f))` at the node."""
+    def step_law(
+        self, leverage: FloatArray | None = None
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The discretised law of one step from each leverage after the trade (default
+        :attr:`state_grid`): ``(weights, growth, drifted)``, each of shape (K, L, n_nodes): the
+        probability of each return node (summing to one minus the liquidation probability), the
+        wealth factor :math:`R_f + a(R - R_f)` and the drifted leverage
+        :math:`aR/(R_f + a(R - R_f))` at the node."""
+        lev = self.state_grid if leverage is None else np.asarray(leverage, dtype=np.float64)
         x, w = np.polynomial.legendre.leggauss(self.n_nodes)
-        a = self.leverage_grid[None, :, None]
+        a = lev[None, :, None]
         mu = self.mu[:, None, None]
         sig = self.sigma[:, None, None]
         h = self.dt
         rf = math.exp(self.risk_free * h)
         nu = (mu - 0.5 * sig * sig) * h
-        ratio = _liquidation_ratio(self.leverage_grid, self.maintenance_rate, rf)[None, :, None]
+        ratio = _liquidation_ratio(lev, self.maintenance_rate, rf)[None, :, None]
         with np.errstate(invalid="ignore", divide="ignore"):
             zb = (np.log(ratio) - nu) / (sig * math.sqrt(h))
         zb = np.clip(np.nan_to_num(zb, nan=0.0), -_Z_MAX, _Z_MAX)
@@ -528,7 +668,7 @@ class DecisionProblem:
         half = 0.5 * (hi - lo)
         z = lo + half * (x + 1.0)
         raw = half * w * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-        survive = 1.0 - self.liquidation_probabilities()[:, :, None]
+        survive = 1.0 - self.liquidation_probabilities(lev)[:, :, None]
         total = raw.sum(axis=2, keepdims=True)
         weights = np.where(total > 0, raw * survive / np.where(total > 0, total, 1.0), 0.0)
         big_r = np.exp(nu + sig * math.sqrt(h) * z)
@@ -538,36 +678,55 @@ class DecisionProblem:
         return weights, growth, drifted
 
 
+def _bracket(grid: FloatArray, x: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Left neighbour index on the sorted ``grid`` and the linear weight of the right one."""
+    idx = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
+    lam = np.clip((x - grid[idx]) / (grid[idx + 1] - grid[idx]), 0.0, 1.0)
+    return np.asarray(idx, dtype=np.intp), np.asarray(lam, dtype=np.float64)
+
+
 class _Bellman:
-    """The pieces of the Bellman operator that do not depend on the value function."""
+    r"""The pieces of the Bellman operator that do not depend on the value function.
+
+    The continuation :math:`G(s, x)` is tabulated at every leverage :math:`x` of the state grid
+    (after the trade); the actions are a trade to a grid target :math:`a` (cost
+    :math:`\ln(1-\kappa(\ell, a))`, then :math:`G(s, a)`) or holding (no cost,
+    :math:`G(s, \ell)`), the no-trade region a fee makes optimal."""
 
     def __init__(self, problem: DecisionProblem) -> None:
         self.problem = problem
         grid = problem.leverage_grid
         states = problem.state_grid
         self.states = states
+        self.action_idx = np.searchsorted(states, grid)  # the grid is part of the state grid
         self.cost_log = _cost_log(problem, states[:, None], grid[None, :])  # (S, A)
-        weights, growth, drifted = problem.step_law()
+        weights, growth, drifted = problem.step_law(states)
         self.weights = weights
         self.reward = (weights * np.log(growth)).sum(axis=2) + (
-            problem.liquidation_probabilities() * problem._residual_log()[None, :]
-        )  # (K, A): expected log growth of the step
-        idx = np.clip(np.searchsorted(states, drifted, side="right") - 1, 0, states.size - 2)
-        lam = np.clip((drifted - states[idx]) / (states[idx + 1] - states[idx]), 0.0, 1.0)
-        self.idx, self.lam = idx, lam
+            problem.liquidation_probabilities(states) * problem.residual_log(states)[None, :]
+        )  # (K, S): expected log growth of the step
+        self.idx, self.lam = _bracket(states, drifted)
 
     def continuation(self, value: FloatArray, gamma: float) -> FloatArray:
-        """:math:`G(s, a)` for the next-step value ``value`` (K, S), shape (K, A)."""
+        """:math:`G(s, x)` for the next-step value ``value`` (K, S), shape (K, S)."""
         nxt = self.problem.transition @ value  # (K, S): E[V(s', .) | s]
         k = np.arange(nxt.shape[0])[:, None, None]
         interp = (1.0 - self.lam) * nxt[k, self.idx] + self.lam * nxt[k, self.idx + 1]
         return np.asarray(self.reward + gamma * (self.weights * interp).sum(axis=2))
 
-    def maximise(self, cont: FloatArray) -> tuple[FloatArray, IntArray]:
-        """Value (K, S) and argmax action index (K, S) for the continuation ``cont`` (K, A)."""
-        q = self.cost_log[None, :, :] + cont[:, None, :]
+    def maximise(self, cont: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Value (K, S) and the optimal target leverage (K, S) for the continuation ``cont``
+        (K, S); holding wins ties."""
+        q = self.cost_log[None, :, :] + cont[:, self.action_idx][:, None, :]
         best = np.argmax(q, axis=2)
-        return np.take_along_axis(q, best[..., None], axis=2)[..., 0], best
+        trade = np.take_along_axis(q, best[..., None], axis=2)[..., 0]
+        hold = cont >= trade
+        if not self.problem.hold_beyond_cap:
+            grid = self.problem.leverage_grid
+            hold &= ((self.states >= grid[0]) & (self.states <= grid[-1]))[None, :]
+        value = np.where(hold, cont, trade)
+        target = np.where(hold, self.states[None, :], self.problem.leverage_grid[best])
+        return value, target
 
 
 @dataclass(frozen=True, eq=False)
@@ -580,8 +739,9 @@ class OracleSolution:
     values : ndarray, shape (K, S)
         Optimal value (expected log growth to the horizon, or discounted) at the start, per
         market state and leverage of :attr:`state_grid`.
-    continuation : ndarray, shape (T, K, A)
-        :math:`G_t(s, a)` per step (one step, ``T = 1``, for the discounted problem).
+    continuation : ndarray, shape (T, K, S)
+        :math:`G_t(s, x)` per step at every leverage :math:`x` of :attr:`state_grid` after the
+        trade (one step, ``T = 1``, for the discounted problem).
     policy : ndarray, shape (T, K, S)
         The optimal target leverage per step, state and current leverage (the policy table).
     state_grid : ndarray, shape (S,)
@@ -662,12 +822,11 @@ def solve_finite_horizon(problem: DecisionProblem, horizon: int) -> OracleSoluti
     bell = _Bellman(problem)
     k, s = problem.n_states, bell.states.size
     value = np.zeros((k, s))
-    conts = np.empty((t_max, k, problem.leverage_grid.size))
+    conts = np.empty((t_max, k, s))
     policy = np.empty((t_max, k, s))
     for t in range(t_max - 1, -1, -1):
         conts[t] = bell.continuation(value, 1.0)
-        value, best = bell.maximise(conts[t])
-        policy[t] = problem.leverage_grid[best]
+        value, policy[t] = bell.maximise(conts[t])
     return OracleSolution(problem, value, conts, policy, bell.states, t_max, 1.0, t_max, 0.0, True)
 
 
@@ -722,16 +881,16 @@ def solve_discounted(
     residual = math.inf
     it = 0
     cont = bell.continuation(value, g)
-    best = np.zeros(value.shape, dtype=np.intp)
+    target = np.zeros(value.shape)
     while it < n_max:
         cont = bell.continuation(value, g)
-        new, best = bell.maximise(cont)
+        new, target = bell.maximise(cont)
         residual = float(np.max(np.abs(new - value)))
         value = new
         it += 1
         if residual <= eps:
             break
-    policy = problem.leverage_grid[best][None]
+    policy = target[None]
     return OracleSolution(problem, value, cont[None], policy, bell.states, None, g, it, residual,
                           residual <= eps)  # fmt: skip
 
@@ -873,10 +1032,11 @@ class PaperRule:
 
 
 class OraclePolicy:
-    """The optimal policy of an :class:`OracleSolution`, greedy at the actual leverage:
-    :math:`\\arg\\max_a [\\ln(1 - \\kappa(\\ell, a)) + G_t(s, a)]` (module docstring). For the
-    discounted solution the same :math:`G` serves every step; for the finite-horizon one,
-    ``state.step`` must be below the horizon."""
+    """The optimal policy of an :class:`OracleSolution`, greedy at the actual leverage
+    :math:`\\ell`: hold (target :math:`\\ell`, value :math:`G_t(s, \\ell)` interpolated) or trade
+    to :math:`\\arg\\max_a [\\ln(1 - \\kappa(\\ell, a)) + G_t(s, a)]`, whichever is larger (module
+    docstring). For the discounted solution the same :math:`G` serves every step; for the
+    finite-horizon one, ``state.step`` must be below the horizon."""
 
     def __init__(self, solution: OracleSolution) -> None:
         if not isinstance(solution, OracleSolution):
@@ -894,9 +1054,20 @@ class OraclePolicy:
         else:
             raise ValueError(f"step must lie in [0, {sol.horizon}), got {state.step!r}")
         grid = p.leverage_grid
-        cost = _cost_log(p, state.leverage[:, None], grid[None, :])
-        q = cost + cont[state.regime]
-        return np.asarray(grid[np.argmax(q, axis=1)], dtype=np.float64)
+        states = sol.state_grid
+        lev = np.asarray(state.leverage, dtype=np.float64)
+        rows = cont[state.regime]  # (n, S)
+        cost = _cost_log(p, lev[:, None], grid[None, :])
+        q = cost + rows[:, np.searchsorted(states, grid)]
+        best = np.argmax(q, axis=1)
+        trade = q[np.arange(lev.size), best]
+        idx, lam = _bracket(states, np.clip(lev, states[0], states[-1]))
+        n = np.arange(lev.size)
+        hold = (1.0 - lam) * rows[n, idx] + lam * rows[n, idx + 1]
+        lo, hi = (states[0], states[-1]) if p.hold_beyond_cap else (grid[0], grid[-1])
+        inside = (lev >= lo) & (lev <= hi)
+        keep = inside & (hold >= trade)
+        return np.asarray(np.where(keep, lev, grid[best]), dtype=np.float64)
 
 
 class PolicyEvaluation(NamedTuple):
@@ -914,6 +1085,12 @@ class PolicyEvaluation(NamedTuple):
         Share of paths liquidated.
     log_growth : ndarray, shape (n_paths,)
         Per-path log growth (for paired comparisons on common random numbers).
+    price_log_return : ndarray, shape (n_paths, K)
+        Per path and market state :math:`k`, the log return of the (external) price over the
+        path's steps in state :math:`k` (for GARCH, in bucket :math:`k`): over the whole horizon
+        when the path is not ended early, control variates of known means
+        (:meth:`DecisionProblem.price_log_return_mean`); NaN in the discretised model, whose
+        return nodes depend on the action.
     """
 
     mean: float
@@ -922,6 +1099,7 @@ class PolicyEvaluation(NamedTuple):
     se_per_year: float
     liquidation_rate: float
     log_growth: FloatArray
+    price_log_return: FloatArray
 
 
 def simulate_policy(
@@ -936,17 +1114,23 @@ def simulate_policy(
 ) -> PolicyEvaluation:
     """Monte Carlo of ``policy`` from flat over ``n_steps`` steps.
 
-    Discretised model (``continuous=False``): the DP's chain; the market state follows
-    ``problem.transition``; each step's target is snapped to the nearest grid leverage, the
-    rebalance costs :func:`trade_cost`, then the position is liquidated with the closed-form
-    probability or moves to one of the quadrature nodes with its weight. Continuous model: the
-    same costs and liquidation rule on exact normal log returns of ``problem.process``; targets are
-    not snapped; for a GARCH process the conditional variance follows its recursion and the
-    policy sees the nearest bucket (``regime``) and the true volatility (``sigma``).
+    Discretised model (``continuous=False``): the DP's own chain, whose expected log growth is
+    the DP's value. The leverage lives on :attr:`DecisionProblem.state_grid`; the market state
+    follows ``problem.transition``; a target equal to the current leverage holds (no trade), any
+    other is clipped to the action grid's range and snapped to the nearest grid leverage; the
+    rebalance costs :func:`trade_cost`; then the position is liquidated with the closed-form
+    probability or moves to one of the quadrature nodes with its weight, and the drifted leverage
+    is rounded at random to one of its two neighbours on the state grid with the weights of the
+    DP's linear interpolation. Continuous model: the same costs and liquidation rule on exact
+    normal log returns of ``problem.process``; targets are clipped to the grid's range (holding
+    above it is allowed, as in the environment) and not snapped; for a GARCH process the
+    conditional variance follows its recursion and the policy sees the nearest bucket
+    (``regime``) and the true volatility (``sigma``).
 
-    Per step, the random numbers are one uniform per path for the regime switch, then one uniform
-    (discretised) or one normal (continuous) per path for the return, so policies evaluated with
-    the same seed share their market paths (common random numbers) until their liquidations.
+    Per step, the random numbers are one uniform per path for the regime switch, then one normal
+    per path for the return (continuous), or two uniforms, for the return node and the rounding
+    (discretised), so policies evaluated with the same seed share their market paths (common
+    random numbers) until their liquidations.
 
     Parameters
     ----------
@@ -991,16 +1175,17 @@ def simulate_policy(
     if continuous and proc is None:
         raise ValueError("continuous=True needs problem.process (build the problem from one)")
     grid = problem.leverage_grid
+    states = problem.state_grid
     m = problem.maintenance_rate
     dt = problem.dt
     rf = math.exp(problem.risk_free * dt)
-    weights, growth_nodes, _ = problem.step_law()
-    p_liq = problem.liquidation_probabilities()
-    # per (state, action): cumulative law over [liquidation, node 0, ..., node J-1]
+    weights, growth_nodes, drifted_nodes = problem.step_law(states)
+    p_liq = problem.liquidation_probabilities(states)
+    # per (state, leverage after the trade): cumulative law over [liquidation, node 0, ...]
     law = np.concatenate([p_liq[..., None], weights], axis=2)
     cum = np.cumsum(law, axis=2)
     cum[..., -1] = np.inf
-    resid = problem._residual_log()
+    resid = problem.residual_log(states)
     cum_t = np.cumsum(problem.transition, axis=1)
     cum_t[:, -1] = np.inf
     regime = np.empty(n, dtype=np.intp)
@@ -1016,8 +1201,12 @@ def simulate_policy(
         h[:] = proc.unconditional_variance if regime0 is None else problem.sigma[regime] ** 2 * dt
         if problem.garch_variances is not None:
             regime = _nearest_bucket(problem.garch_variances, h)
+    flat = int(np.searchsorted(states, 0.0))
+    x_idx = np.full(n, flat, dtype=np.intp)  # discretised: the leverage's state-grid index
     lev = np.zeros(n)
     logw = np.zeros(n)
+    logp = np.zeros((n, k))
+    rows = np.arange(n)
     alive = np.ones(n, dtype=np.bool_)
     liquidated = np.zeros(n, dtype=np.bool_)
     for t in range(t_max):
@@ -1025,13 +1214,17 @@ def simulate_policy(
         target = np.asarray(policy(MarketState(t, regime.copy(), sigma, lev.copy())), dtype=float)
         if target.shape != (n,) or not np.all(np.isfinite(target)):
             raise ValueError(f"policy must return {n} finite target leverages")
-        if not continuous:
-            pos = np.clip(np.searchsorted(grid, target), 1, grid.size - 1)
-            pick = np.where(target - grid[pos - 1] <= grid[pos] - target, pos - 1, pos)
-            target = grid[pick]
+        hold = target == lev
+        if not problem.hold_beyond_cap:
+            hold &= (lev >= grid[0]) & (lev <= grid[-1])
+        clipped = np.clip(target, grid[0], grid[-1])
+        if continuous:
+            target = np.where(hold, lev, clipped)
         else:
-            target = np.clip(target, grid[0], grid[-1])
-        a_idx = np.clip(np.searchsorted(grid, target), 0, grid.size - 1)
+            pos = np.clip(np.searchsorted(grid, clipped), 1, grid.size - 1)
+            pick = np.where(clipped - grid[pos - 1] <= grid[pos] - clipped, pos - 1, pos)
+            a_x = np.where(hold, x_idx, np.searchsorted(states, grid[pick]))
+            target = states[a_x]
         step_log = _cost_log(problem, lev, target)
         u_regime = rng.random(n)
         if continuous:
@@ -1043,26 +1236,32 @@ def simulate_policy(
             liq = np.where(target > 1.0, big_r <= ratio, np.where(target < 0.0, big_r >= ratio,
                                                                    False))  # fmt: skip
             gross = rf + target * (big_r - rf)
+            res = _residual_log_at(problem, target)
             if garch:
                 assert isinstance(proc, GARCH11)
                 h = proc.omega + proc.alpha * var * z * z + proc.beta * h
         else:
             u = rng.random(n)
-            row = cum[regime, a_idx]  # (n, J + 1)
-            j = (row <= u[:, None]).sum(axis=1)
+            u_round = rng.random(n)
+            j = (cum[regime, a_x] <= u[:, None]).sum(axis=1)
             liq = j == 0
             node = np.maximum(j - 1, 0)
-            gross = np.where(liq, 1.0, growth_nodes[regime, a_idx, node])
-            big_r = np.where(target != 0, (gross - rf) / np.where(target != 0, target, 1.0) + rf,
-                             1.0)  # fmt: skip
+            gross = np.where(liq, 1.0, growth_nodes[regime, a_x, node])
+            res = resid[a_x]
+            left, lam = _bracket(states, drifted_nodes[regime, a_x, node])
+            x_idx = np.where(liq, flat, left + (u_round < lam))
         liq_now = alive & liq
-        res = _residual_log_at(problem, target) if continuous else resid[a_idx]
         safe = np.where(liq, 1.0, gross)
         step_log = step_log + np.where(liq, res, np.log(np.maximum(safe, 1e-300)))
         logw = np.where(alive, logw + step_log, logw)
+        if continuous:
+            logp[rows, regime] += np.where(alive, np.log(big_r), 0.0)
         liquidated |= liq_now
         alive &= ~liq
-        lev = np.where(alive, target * big_r / safe, 0.0)
+        if continuous:
+            lev = np.where(alive, target * big_r / safe, 0.0)
+        else:
+            lev = np.where(alive, states[x_idx], 0.0)
         if garch:
             assert problem.garch_variances is not None
             regime = _nearest_bucket(problem.garch_variances, h)
@@ -1071,7 +1270,114 @@ def simulate_policy(
     scale = 1.0 / (t_max * dt)
     mean = float(logw.mean())
     se = float(logw.std(ddof=1) / math.sqrt(n))
-    return PolicyEvaluation(mean, se, mean * scale, se * scale, float(liquidated.mean()), logw)
+    if not continuous:  # the nodes depend on the action: no price path of its own
+        logp[:] = np.nan
+    return PolicyEvaluation(
+        mean, se, mean * scale, se * scale, float(liquidated.mean()), logw, logp
+    )
+
+
+def simulate_in_env(
+    config: LeveragedSwapConfig,
+    policy: StatePolicy,
+    n_episodes: int,
+    seed: int,
+    *,
+    problem: DecisionProblem | None = None,
+) -> PolicyEvaluation:
+    r"""Run ``policy`` in the vector environment: one episode of ``config.horizon`` steps from a
+    fresh seed in each of ``n_episodes`` copies (copy ``i`` seeded ``seed + i``).
+
+    Each step the policy sees the copy's step, its market state (``info["regime"]`` for regime
+    switching; for GARCH the bucket of the conditional variance, which the wrapper rebuilds
+    exactly from the external price's returns and the stream's start at the unconditional
+    variance), that state's volatility (GARCH: the true :math:`\sqrt{h_t/\Delta t}`) and the
+    account's leverage; its target becomes the box action ``(target / cap, 0)``, clipped to
+    [-1, 1]. The reward is forced to ``"log_wealth"``, box actions; a copy's log growth is the sum
+    of its rewards until its episode ends (liquidation or the horizon).
+
+    Parameters
+    ----------
+    config : LeveragedSwapConfig
+        The market; see :meth:`DecisionProblem.from_config` for what it must satisfy.
+    policy : StatePolicy
+    n_episodes : int
+        Copies (>= 2), one episode each.
+    seed : int
+    problem : DecisionProblem, optional
+        The problem whose states the policy reads (default ``from_config(config)``).
+
+    Returns
+    -------
+    PolicyEvaluation
+
+    Raises
+    ------
+    ValueError
+        Naming the bad argument.
+
+    Examples
+    --------
+    >>> from levpaper.env import market_config
+    >>> cfg = market_config("regimes", initial_margin_fraction=1.0, horizon=24, max_leverage=5.0)
+    >>> ev = simulate_in_env(cfg, ConstantLeverage(0.0), 4, seed=0)
+    >>> ev.mean, ev.liquidation_rate
+    (0.0, 0.0)
+    """
+    from levpaper.vector_env import LeveragedSwapVectorEnv
+
+    prob = DecisionProblem.from_config(config) if problem is None else problem
+    if not isinstance(prob, DecisionProblem):
+        raise ValueError(f"problem must be a DecisionProblem, got {problem!r}")
+    if not callable(policy):
+        raise ValueError(f"policy must be callable on a MarketState, got {policy!r}")
+    n = positive_int("n_episodes", n_episodes)
+    if n < 2:
+        raise ValueError(f"n_episodes must be >= 2, got {n_episodes}")
+    cfg = dataclasses.replace(config, reward="log_wealth", action_mode="box")
+    envs = LeveragedSwapVectorEnv(n, cfg)
+    _, info = envs.reset(seed=int(seed))
+    proc = cfg.process
+    garch = isinstance(proc, GARCH11)
+    h = np.full(n, proc.unconditional_variance if isinstance(proc, GARCH11) else 0.0)
+    dt = cfg.dt
+    cap = float(cfg.max_leverage)
+    logw = np.zeros(n)
+    logp = np.zeros((n, prob.n_states))
+    rows = np.arange(n)
+    alive = np.ones(n, dtype=np.bool_)
+    liquidated = np.zeros(n, dtype=np.bool_)
+    pext = info["external_price"].copy()
+    for t in range(cfg.horizon):
+        if garch:
+            assert prob.garch_variances is not None
+            regime = _nearest_bucket(prob.garch_variances, h)
+            sigma = np.sqrt(h / dt)
+        else:
+            regime = np.asarray(info.get("regime", np.zeros(n)), dtype=np.intp)
+            sigma = prob.sigma[regime]
+        lev = np.where(alive, info["leverage"], 0.0)
+        target = np.asarray(policy(MarketState(t, regime, sigma, lev)), dtype=np.float64)
+        action = np.column_stack([np.clip(target / cap, -1.0, 1.0), np.zeros(n)])
+        _, reward, term, trunc, info = envs.step(action)
+        logw += np.where(alive, reward, 0.0)
+        liquidated |= alive & info["liquidated"]
+        r = np.log(info["external_price"] / pext)
+        logp[rows, regime] += np.where(alive, r, 0.0)
+        if garch:
+            assert isinstance(proc, GARCH11)
+            e = r - proc.mu * dt + 0.5 * h
+            h = (proc.omega + proc.alpha * (e * e)) + proc.beta * h
+        pext = info["external_price"].copy()
+        alive &= ~(term | trunc)
+        if not alive.any():
+            break
+    scale = 1.0 / (cfg.horizon * dt)
+    mean = float(logw.mean())
+    se = float(logw.std(ddof=1) / math.sqrt(n))
+    return PolicyEvaluation(
+        mean, se, mean * scale, se * scale, float(liquidated.mean()), logw, logp
+    )
 
 
 def _cost_log(problem: DecisionProblem, current: FloatArray, target: FloatArray) -> FloatArray:
