@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levpaper.agents import LinearPolicy
 from levpaper.env import LeveragedSwapConfig, LiquidationHunter
 from levpaper.experiments.core import Experiment, grid
 from levpaper.market import (
@@ -224,17 +223,12 @@ def train_results(table: pd.DataFrame, base: TrainConfig) -> dict[str, list[Trai
                 k: _py(row[k]) for k in sub.columns if k not in skip and k in _train_fields()
             }
             cfg = dataclasses.replace(base, **overrides)
-            m = cfg.env.maintenance_rate
-
-            def pol(w: Any, m: float = m, band: float = cfg.band) -> LinearPolicy:
-                return LinearPolicy(np.asarray(w), maintenance_rate=m, band=band)
-
             results.append(
                 TrainResult(
                     config=cfg,
                     seed=int(row["seed"]),
-                    policies=tuple(pol(w) for w in row["weights"]),
-                    initial_policies=tuple(pol(w) for w in row["initial_weights"]),
+                    policies=tuple(cfg.make_policy(w) for w in row["weights"]),
+                    initial_policies=tuple(cfg.make_policy(w) for w in row["initial_weights"]),
                     history=np.asarray(row["history"]),
                     caps=np.array([curriculum_cap(cfg, i) for i in range(cfg.iterations)]),
                 )
