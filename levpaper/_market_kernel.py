@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from levpaper._validate import FloatArray, in_range, positive
-from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion
+from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion, RegimeSwitchingGBM
 from levpaper.spaces import (
     BUY,
     DISCRETE_ACTIONS,
@@ -62,10 +62,13 @@ __all__ = [
     "ObservationScale",
     "PriceProcess",
     "ReplayPrices",
+    "current_regime",
     "draw_block",
     "fill_observation",
+    "initial_regime",
     "initial_variance",
     "leverage_caps",
+    "log_wealth_reward",
     "seed_list",
     "stream_start",
 ]
@@ -106,7 +109,7 @@ class ReplayPrices:
         return f"ReplayPrices(<{self.ratios.size + 1} prices>)"
 
 
-PriceProcess = GBM | MertonJumpDiffusion | GARCH11 | ReplayPrices
+PriceProcess = GBM | MertonJumpDiffusion | GARCH11 | RegimeSwitchingGBM | ReplayPrices
 
 BLOCK = 1024
 """Steps of the external price drawn at a time per environment."""
@@ -153,13 +156,58 @@ def initial_variance(process: PriceProcess) -> float:
         return process.total_volatility**2
     if isinstance(process, ReplayPrices):
         return process.variance
+    if isinstance(process, RegimeSwitchingGBM):
+        return float(process.stationary_distribution @ process.sigma**2)
     return process.annual_volatility**2
 
 
 def stream_start(process: PriceProcess) -> float:
     """State of a stream at its start: the GARCH conditional variance per step, the position in a
-    replayed series (0), or 0."""
+    replayed series (0), ``-1`` for a regime-switching process (its first regime not drawn yet:
+    :func:`draw_block` draws it, or :func:`initial_regime` earlier), or 0."""
+    if isinstance(process, RegimeSwitchingGBM):
+        return -1.0
     return process.unconditional_variance if isinstance(process, GARCH11) else 0.0
+
+
+def initial_regime(process: RegimeSwitchingGBM, rng: np.random.Generator) -> float:
+    """The first regime of a fresh stream, drawn from the chain's stationary law with one uniform
+    of ``rng``: the draw :func:`draw_block` makes for a stream whose state is ``-1``, made at
+    seeding instead, so that the environments can show the regime before the first block.
+
+    Examples
+    --------
+    >>> initial_regime(RegimeSwitchingGBM(), np.random.default_rng(0))
+    0.0
+    """
+    return float(rng.random() < process.stationary_distribution[1])
+
+
+def current_regime(
+    regimes: npt.NDArray[np.int8], pos: npt.ArrayLike, end: npt.ArrayLike, state: FloatArray
+) -> npt.NDArray[np.int64]:
+    """The regime of the next step of each stream: ``regimes`` (flat) at the read position
+    ``pos`` while it is before the block's end ``end``, else the carried ``state`` (the regime of
+    the next block's first step, already drawn)."""
+    p = np.asarray(pos, dtype=np.int64)
+    inside = p < np.asarray(end)
+    got = regimes.take(np.where(inside, p, 0))
+    return np.where(inside, got, state).astype(np.int64)
+
+
+def log_wealth_reward(wealth: FloatArray, previous: FloatArray, floor: float) -> FloatArray:
+    r"""The ``log_wealth`` reward :math:`\ln(\max(W_t, \epsilon)/\max(W_{t-1}, \epsilon))` with
+    ``floor`` :math:`\epsilon`, on arrays (the single environment calls it on arrays of one, so
+    that both environments take the logarithm with the same numpy code).
+
+    Examples
+    --------
+    >>> log_wealth_reward(np.array([11.0, 0.0]), np.array([10.0, 10.0]), 1e-5).round(6)
+    array([  0.09531 , -13.815511])
+    """
+    ratio = np.maximum(wealth, floor)
+    ratio /= np.maximum(previous, floor)
+    return np.asarray(np.log(ratio), dtype=np.float64)
 
 
 def _garch_returns(z: FloatArray, h: FloatArray, process: GARCH11) -> None:
@@ -188,18 +236,37 @@ def _garch_returns(z: FloatArray, h: FloatArray, process: GARCH11) -> None:
         h[:] = (w + a * (e * e)) + b * h
 
 
+def _regime_path(
+    u: FloatArray, state: FloatArray, process: RegimeSwitchingGBM
+) -> npt.NDArray[np.intp]:
+    """The regimes of a block's steps from the switch uniforms ``u`` (rows, BLOCK) and the first
+    regimes ``state``; ``state`` becomes the regime after the block (the next block's first)."""
+    k, n = u.shape
+    path = np.empty((k, n), dtype=np.intp)
+    cur = state.astype(np.intp)
+    for j in range(n):
+        path[:, j] = cur
+        flip = np.where(cur == 0, u[:, j] < process.p_enter, u[:, j] < process.p_exit)
+        cur = np.where(flip, 1 - cur, cur)
+    state[:] = cur
+    return path
+
+
 def draw_block(
     process: PriceProcess,
     rngs: Sequence[np.random.Generator],
     state: FloatArray,
     dt: float,
     noise: bool,
+    regimes_out: npt.NDArray[np.int8] | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     r"""Draw the next :data:`BLOCK` steps of each generator's stream.
 
     Each generator ``rngs[i]`` draws its own row, in this order: the normals of the price (GBM,
     GARCH) or the normals then the jumps (Merton: a Poisson count for the block, uniform cells,
-    normal sizes, as :meth:`levpaper.processes.MertonJumpDiffusion.simulate` does per block), then
+    normal sizes, as :meth:`levpaper.processes.MertonJumpDiffusion.simulate` does per block; a
+    :class:`levpaper.processes.RegimeSwitchingGBM`: one uniform for the first regime if the
+    stream's state is ``-1``, then ``BLOCK`` uniforms for the switches, then the normals), then
     ``BLOCK`` normals for the noise traders if ``noise``. The log returns are then computed for all
     rows at once and exponentiated with numpy. A :class:`ReplayPrices` draws nothing for the price:
     its rows are the series' next ``BLOCK`` gross returns.
@@ -211,12 +278,17 @@ def draw_block(
     rngs : sequence of numpy.random.Generator
         One generator per row.
     state : ndarray, shape (len(rngs),)
-        Per row: the GARCH conditional variance, or the position in a replayed series; updated in
-        place (unused for GBM and Merton).
+        Per row: the GARCH conditional variance, the position in a replayed series, or the regime
+        of the block's first step (``-1``: not drawn yet); updated in place to the next block's
+        (unused for GBM and Merton). Regimes: switch ``j`` (uniform ``j``) leads into step
+        ``j + 1``, the last one into the next block's first step, so the state after a block is
+        the regime of the step after it.
     dt : float
         Step in years.
     noise : bool
         Also draw the noise traders' normals.
+    regimes_out : ndarray of int8, shape (len(rngs), BLOCK), optional
+        Filled with the regime of each step (regime-switching process only).
 
     Returns
     -------
@@ -250,7 +322,14 @@ def draw_block(
     jumps = (
         np.zeros((k, BLOCK), dtype=np.float64) if isinstance(process, MertonJumpDiffusion) else None
     )
+    regime = isinstance(process, RegimeSwitchingGBM)
+    u = np.empty((k, BLOCK), dtype=np.float64) if regime else None
     for i, rng in enumerate(rngs):
+        if u is not None:
+            assert isinstance(process, RegimeSwitchingGBM)
+            if state[i] < 0:
+                state[i] = initial_regime(process, rng)
+            rng.random(out=u[i])
         rng.standard_normal(out=z[i])
         if jumps is not None:
             assert isinstance(process, MertonJumpDiffusion)
@@ -264,6 +343,14 @@ def draw_block(
             rng.standard_normal(out=nz[i])
     if isinstance(process, GARCH11):
         _garch_returns(z, state, process)
+    elif isinstance(process, RegimeSwitchingGBM):
+        assert u is not None
+        path = _regime_path(u, state, process)
+        if regimes_out is not None:
+            regimes_out[:] = path
+        sig = process.sigma
+        z *= (sig * math.sqrt(dt))[path]
+        z += ((process.mu - 0.5 * sig * sig) * dt)[path]
     else:
         if isinstance(process, GBM):
             drift = process.log_drift * dt

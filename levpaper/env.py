@@ -37,11 +37,14 @@ from levpaper import _market_kernel as mk
 from levpaper import kernel
 from levpaper._market_kernel import BLOCK, ReplayPrices
 from levpaper._validate import FloatArray, in_range, nonnegative, one_of, positive, positive_int
-from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion
+from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion, RegimeSwitchingGBM
 from levpaper.spaces import HIGH, N_DISCRETE, OBS_HIGH, OBS_LOW, TINY
 
 __all__ = [
     "ENV_ID",
+    "GARCH_DRIFT_MU",
+    "MARKETS",
+    "WEALTH_FLOOR",
     "ActionMode",
     "LeveragedSwapConfig",
     "LeveragedSwapEnv",
@@ -50,6 +53,8 @@ __all__ = [
     "NoiseTraders",
     "PoolTrader",
     "ReplayPrices",
+    "RewardKind",
+    "market_config",
 ]
 
 ENV_ID = "levpaper/LeveragedSwap-v0"
@@ -57,6 +62,11 @@ ENV_ID = "levpaper/LeveragedSwap-v0"
 
 ActionMode = Literal["discrete", "box"]
 _MODES: tuple[str, ...] = ("discrete", "box")
+RewardKind = Literal["paper", "log_wealth"]
+_REWARDS: tuple[str, ...] = ("paper", "log_wealth")
+WEALTH_FLOOR = 1e-6
+"""Floor of the wealth in the ``log_wealth`` reward, as a fraction of :math:`C_0` (the training
+module's floor on the final wealth)."""
 _F32 = np.dtype(np.float32)
 
 
@@ -191,13 +201,16 @@ class LiquidationHunter:
 
 
 def _check_process(process: object, dt: float) -> None:
-    if not isinstance(process, GBM | MertonJumpDiffusion | GARCH11 | ReplayPrices):
+    kinds = GBM | MertonJumpDiffusion | GARCH11 | RegimeSwitchingGBM | ReplayPrices
+    if not isinstance(process, kinds):
         raise ValueError(
-            "process must be a GBM, MertonJumpDiffusion, GARCH11 or ReplayPrices, "
-            f"got {type(process).__name__}"
+            "process must be a GBM, MertonJumpDiffusion, GARCH11, RegimeSwitchingGBM or "
+            f"ReplayPrices, got {type(process).__name__}"
         )
-    if isinstance(process, GARCH11) and process.dt != dt:
-        raise ValueError(f"process.dt must equal dt for GARCH11, got {process.dt!r} != {dt!r}")
+    if isinstance(process, GARCH11 | RegimeSwitchingGBM) and process.dt != dt:
+        raise ValueError(
+            f"process.dt must equal dt for {type(process).__name__}, got {process.dt!r} != {dt!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -210,8 +223,12 @@ class LeveragedSwapConfig:
         Steps per episode (720 hourly steps = 30 days); the episode is truncated there.
     dt : float, default :data:`levpaper.processes.HOURLY_DT`
         Step in years, > 0.
-    process : GBM, MertonJumpDiffusion, GARCH11 or ReplayPrices, default GBM(mu=0, sigma=0.8)
-        Law of the external price (annualised parameters), or a series to replay.
+    process : GBM, MertonJumpDiffusion, GARCH11, RegimeSwitchingGBM or ReplayPrices, default \
+GBM(mu=0, sigma=0.8)
+        Law of the external price (annualised parameters), or a series to replay. A
+        :class:`levpaper.processes.RegimeSwitchingGBM` puts the regime of the coming step in
+        ``info["regime"]`` (0 calm, 1 turbulent), not in the observation: an agent infers it
+        from prices, as a trader would; the oracle (:mod:`levpaper.oracle`) is told it.
     initial_price : float, default 2500.0
         External and pool price of A in B at reset, > 0.
     pool_reserve_a : float, default 100_000.0
@@ -242,7 +259,13 @@ class LeveragedSwapConfig:
         :math:`C_0`, in [0, 1).
     reward_weights : tuple of 3 floats, default (1.0, 1.0, 0.01)
         :math:`(w_1, w_2, w_3)` of :math:`r = w_1\,\text{Profit} - w_2\,\text{LiqPenalty} -
-        w_3\,\sigma_V`, each finite and >= 0.
+        w_3\,\sigma_V`, each finite and >= 0 (used by ``reward="paper"``).
+    reward : {"paper", "log_wealth"}, default "paper"
+        ``"paper"``: E10 with ``reward_weights``. ``"log_wealth"``: the step's log growth of
+        wealth :math:`\ln(\max(W_t, \epsilon C_0)/\max(W_{t-1}, \epsilon C_0))`,
+        :math:`\epsilon` = :data:`WEALTH_FLOOR`: the growth a trader keeps, a liquidation's loss
+        included; an episode's sum is :math:`\ln(\max(W_T, \epsilon C_0)/C_0)`. ``info`` holds
+        the E10 parts either way.
     volatility_decay : float, default 0.94
         EWMA decay :math:`\lambda` of the pool-return variance, in [0, 1).
     action_mode : {"discrete", "box"}, default "discrete"
@@ -278,8 +301,8 @@ class LeveragedSwapConfig:
 
     horizon: int = 720
     dt: float = HOURLY_DT
-    process: GBM | MertonJumpDiffusion | GARCH11 | ReplayPrices = dataclasses.field(
-        default_factory=GBM
+    process: GBM | MertonJumpDiffusion | GARCH11 | RegimeSwitchingGBM | ReplayPrices = (
+        dataclasses.field(default_factory=GBM)
     )
     initial_price: float = 2500.0
     pool_reserve_a: float = 100_000.0
@@ -293,6 +316,7 @@ class LeveragedSwapConfig:
     terminate_on_liquidation: bool = True
     ruin_fraction: float = 0.01
     reward_weights: tuple[float, float, float] = (1.0, 1.0, 0.01)
+    reward: RewardKind = "paper"
     volatility_decay: float = 0.94
     action_mode: ActionMode = "discrete"
     leverage_step: float = 0.1
@@ -332,6 +356,7 @@ class LeveragedSwapConfig:
             raise ValueError(f"reward_weights must have 3 entries, got {self.reward_weights!r}")
         nonnegative("reward_weights", weights)
         object.__setattr__(self, "reward_weights", tuple(float(w) for w in weights))
+        one_of("reward", self.reward, _REWARDS)
         in_range("volatility_decay", self.volatility_decay, 0.0, 1.0, high_closed=False)
         one_of("action_mode", self.action_mode, _MODES)
         in_range("leverage_step", self.leverage_step, 0.0, 1.0, low_closed=False)
@@ -349,6 +374,81 @@ class LeveragedSwapConfig:
     def reserve_b(self) -> float:
         """Pool reserve of B at reset, ``initial_price * pool_reserve_a``."""
         return self.initial_price * self.pool_reserve_a
+
+
+MARKETS: tuple[str, ...] = ("driftless", "garch_drift", "regimes", "replay", "replay_holdout")
+"""The names of :func:`market_config`'s markets."""
+
+GARCH_DRIFT_MU = 0.3
+"""Annualised drift of the ``"garch_drift"`` market."""
+
+
+def market_config(name: str, **overrides: Any) -> LeveragedSwapConfig:
+    r"""The book's markets as environment configurations (issue 16: markets where skill can pay).
+
+    Every market is :class:`LeveragedSwapConfig`'s defaults with its own external price:
+
+    ``"driftless"``
+        :class:`levpaper.processes.GBM` with :math:`\mu = 0`, :math:`\sigma = 0.8` (the default
+        config): staying flat is optimal, no skill can pay.
+    ``"garch_drift"``
+        :class:`levpaper.processes.GARCH11` with its default :math:`\omega, \alpha = 0.05,
+        \beta = 0.94` (annual volatility 0.8) and drift :data:`GARCH_DRIFT_MU` = 0.3: the Kelly
+        leverage :math:`\mu/\sigma_t^2` moves with the clustered volatility (0.47 at the
+        unconditional variance), so a trader who tracks :math:`\sigma_t` can beat any constant
+        leverage.
+    ``"regimes"``
+        :class:`levpaper.processes.RegimeSwitchingGBM` with its defaults: calm (drift 0.6,
+        volatility 0.5, Kelly 2.4) and turbulent (drift -0.4, volatility 1.5), switching after
+        30 days calm and 7 days turbulent on average; the regime is in ``info["regime"]``.
+    ``"replay"``, ``"replay_holdout"``
+        :class:`ReplayPrices` of the bundled hourly BTC/USD closes (:mod:`levpaper.data`), the
+        fit years 2018-2020 and the held-out years 2021-2022 (:func:`levpaper.data.split`).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MARKETS`.
+    **overrides
+        Other fields of the config (``reward="log_wealth"``, ``initial_margin_fraction=1.0``,
+        ``horizon=168``, ...).
+
+    Returns
+    -------
+    LeveragedSwapConfig
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a market or ``process`` is among the overrides.
+
+    Examples
+    --------
+    >>> market_config("driftless") == LeveragedSwapConfig()
+    True
+    >>> cfg = market_config("garch_drift", reward="log_wealth")
+    >>> cfg.process.mu, cfg.reward
+    (0.3, 'log_wealth')
+    >>> type(market_config("regimes").process).__name__
+    'RegimeSwitchingGBM'
+    """
+    one_of("name", name, MARKETS)
+    if "process" in overrides:
+        raise ValueError("process is set by the market: do not pass it in overrides")
+    dt = float(overrides.get("dt", HOURLY_DT))
+    process: GBM | GARCH11 | RegimeSwitchingGBM | ReplayPrices
+    if name == "driftless":
+        process = GBM()
+    elif name == "garch_drift":
+        process = GARCH11(mu=GARCH_DRIFT_MU, dt=dt)
+    elif name == "regimes":
+        process = RegimeSwitchingGBM(dt=dt)
+    else:
+        from levpaper.data import load_btc_usd_hourly, split
+
+        fit, holdout = split(load_btc_usd_hourly())
+        process = ReplayPrices((fit if name == "replay" else holdout).close, dt=dt)
+    return make_config(LeveragedSwapConfig(dt=dt, process=process), overrides)
 
 
 def _check_cap(cap: float, maintenance_rate: float) -> float:
@@ -620,6 +720,9 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
     wealth over :math:`C_0`. E11's objective :math:`V^\pi(S) = E[\sum_t \gamma^t r_t]` is the
     discounted sum of these rewards.
 
+    With ``reward="log_wealth"`` the reward is instead the step's log growth of wealth (see
+    :class:`LeveragedSwapConfig`), the criterion the oracle of :mod:`levpaper.oracle` maximises.
+
     .. rubric:: Starting State
 
     Pool at :math:`(x_0, P_0 x_0)`, external price :math:`P_0`, account flat with
@@ -693,6 +796,10 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         self._lam = float(cfg.volatility_decay)
         self._oml = 1.0 - self._lam
         self._w1, self._w2, self._w3 = cfg.reward_weights
+        self._log_reward = cfg.reward == "log_wealth"
+        self._floor = WEALTH_FLOOR * self._c0
+        self._regime = isinstance(cfg.process, RegimeSwitchingGBM)
+        self._regimes = np.zeros((1, BLOCK), dtype=np.int8)
         self._terminate = cfg.terminate_on_liquidation
         self._ruin = cfg.ruin_fraction * self._c0
         self._horizon = cfg.horizon
@@ -741,6 +848,8 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
             self._rngs_ready = True
             self._cursor = BLOCK
             self._stream[0] = mk.stream_start(self.config.process)
+            if isinstance(self.config.process, RegimeSwitchingGBM):
+                self._stream[0] = mk.initial_regime(self.config.process, self.np_random)
         cfg = self.config
         margin0 = cfg.initial_margin_fraction * self._c0
         wallet0 = self._c0 - margin0
@@ -808,7 +917,12 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         wealth = w + e
         profit = (wealth - wprev) * self._inv_c0
         sv = n * sqrt(v) * self._inv_c0
-        reward = (self._w1 * profit - self._w2 * lp) - self._w3 * sv
+        if self._log_reward:
+            reward = float(
+                mk.log_wealth_reward(np.array([wealth]), np.array([wprev]), self._floor)[0]
+            )
+        else:
+            reward = (self._w1 * profit - self._w2 * lp) - self._w3 * sv
         t = t + 1
         terminated = (liquidated and self._terminate) or wealth < self._ruin
         self._state = [x, y, cash, q, w, fund, bad, v, p, wealth, pext, t]
@@ -940,7 +1054,12 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
     def _refill(self) -> None:
         cfg = self.config
         ratios, noise = mk.draw_block(
-            cfg.process, [self.np_random], self._stream, cfg.dt, cfg.noise_traders is not None
+            cfg.process,
+            [self.np_random],
+            self._stream,
+            cfg.dt,
+            cfg.noise_traders is not None,
+            self._regimes if self._regime else None,
         )
         self._ratios = ratios[0].tolist()
         if noise is not None:
@@ -1017,6 +1136,9 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
             "pool_price": p,
             "external_price": pext,
         }
+        if self._regime:
+            cur = self._cursor
+            info["regime"] = int(self._regimes[0, cur] if cur < BLOCK else self._stream[0])
         self._last = info
         return obs, info
 

@@ -16,9 +16,10 @@ and returns the first observation of its next episode, with reward 0, ``terminat
 ``truncated`` False and the reset ``info``.
 
 ``info`` holds one float64 (or bool) array per key of the single environment's ``info``, with the
-usual ``"_key"`` masks (all True). Observations are float32 arrays of shape ``(N, 14)`` laid out
-column-major (``obs[:, k]`` is contiguous), which saves a transpose per step; use
-``numpy.ascontiguousarray`` if a consumer needs rows.
+usual ``"_key"`` masks (all True); ``"regime"`` (int64) is there when the process is a
+:class:`levpaper.processes.RegimeSwitchingGBM`, as in the single environment. Observations are
+float32 arrays of shape ``(N, 14)`` laid out column-major (``obs[:, k]`` is contiguous), which
+saves a transpose per step; use ``numpy.ascontiguousarray`` if a consumer needs rows.
 
 Examples
 --------
@@ -46,7 +47,8 @@ from levpaper import _market_kernel as mk
 from levpaper import kernel
 from levpaper._market_kernel import BLOCK
 from levpaper._validate import FloatArray, positive_int
-from levpaper.env import LeveragedSwapConfig, MarketView, make_config
+from levpaper.env import WEALTH_FLOOR, LeveragedSwapConfig, MarketView, make_config
+from levpaper.processes import RegimeSwitchingGBM
 from levpaper.spaces import (
     BUY,
     DOWN,
@@ -148,6 +150,8 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._lam = float(cfg.volatility_decay)
         self._oml = 1.0 - self._lam
         self._w1, self._w2, self._w3 = cfg.reward_weights
+        self._log_reward = cfg.reward == "log_wealth"
+        self._floor = WEALTH_FLOOR * self._c0
         self._ruin = cfg.ruin_fraction * self._c0
         self._horizon = float(cfg.horizon)
         self._pen_rate = float(cfg.liquidation_penalty_rate)
@@ -189,6 +193,8 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         self._replay = cfg.process if isinstance(cfg.process, mk.ReplayPrices) else None
         self._series_pos = np.zeros(n, dtype=np.int64)
         self._blocks = self._replay is None or cfg.noise_traders is not None
+        self._regime = cfg.process if isinstance(cfg.process, RegimeSwitchingGBM) else None
+        self._regimes = np.zeros((n, BLOCK) if self._regime else (0, BLOCK), dtype=np.int8)
         self._ratios = np.empty((n, BLOCK) if self._blocks else (0, BLOCK))
         self._noise = np.empty((n, BLOCK)) if cfg.noise_traders is not None else None
         self._row = np.arange(n, dtype=np.int64) * BLOCK
@@ -235,10 +241,12 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         idx = np.flatnonzero(mask)
         for i in idx.tolist():
             if seeds[i] is not None or self._rngs[i] is None:
-                self._rngs[i] = seeding.np_random(seeds[i])[0]
+                rng = self._rngs[i] = seeding.np_random(seeds[i])[0]
                 self._pos[i] = self._row_end[i]
                 self._series_pos[i] = 0
                 self._stream[i] = mk.stream_start(self.config.process)
+                if self._regime is not None:
+                    self._stream[i] = mk.initial_regime(self._regime, rng)
         if isinstance(seed, int | np.integer):
             super().reset(seed=int(seed))
         self._reset_state(idx)
@@ -253,7 +261,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         wealth = self._w + e
         obs, info = self._observe(p, qp, e, nn, zero, zero, sv, np.zeros(n, dtype=np.bool_), wealth)
         if len(idx) < n:  # as SyncVectorEnv: info only for the copies reset
-            for key in _INFO_KEYS:
+            for key in [k for k in info if not k.startswith("_")]:
                 info[key] = np.where(mask, info[key], np.zeros(1, dtype=info[key].dtype))
                 info["_" + key] = mask.copy()
         return obs, info
@@ -454,6 +462,8 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         sv = np.sqrt(v)
         sv *= nn
         sv *= self._inv_c0
+        if self._log_reward:
+            return wealth, profit, sv, mk.log_wealth_reward(wealth, self._wprev, self._floor)
         # (w1 * profit - w2 * lp) - w3 * sv, with lp = 0 outside the liquidated copies
         reward = profit * self._w1 if self._w1 != 1.0 else profit
         reward = reward - self._w3 * sv if self._w3 != 0.0 else reward.copy()
@@ -485,6 +495,7 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
     def _refill(self, idx: npt.NDArray[np.intp]) -> None:
         rngs = [self._rngs[i] for i in idx.tolist()]
         assert all(r is not None for r in rngs)
+        regimes = np.empty((idx.size, BLOCK), dtype=np.int8) if self._regime else None
         state = self._stream[idx]
         ratios, noise = mk.draw_block(
             self.config.process,
@@ -492,7 +503,10 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
             state,
             self.config.dt,
             self._noise is not None,
+            regimes,
         )
+        if regimes is not None:
+            self._regimes[idx] = regimes
         self._stream[idx] = state
         if self._replay is None:
             self._ratios[idx] = ratios
@@ -564,4 +578,9 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         for key, value, mask in zip(_INFO_KEYS, values, masks, strict=True):
             info[key] = value
             info["_" + key] = mask
+        if self._regime is not None:
+            info["regime"] = mk.current_regime(
+                self._regimes, self._pos, self._row_end, self._stream
+            )
+            info["_regime"] = np.ones(self.num_envs, dtype=np.bool_)
         return obs, info

@@ -25,8 +25,9 @@ from levpaper.env import (
     MarketView,
     NoiseTraders,
     ReplayPrices,
+    market_config,
 )
-from levpaper.processes import GARCH11, MertonJumpDiffusion
+from levpaper.processes import GARCH11, MertonJumpDiffusion, RegimeSwitchingGBM
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
 
@@ -117,6 +118,36 @@ def test_outputs_have_the_vector_api_types(mode: str) -> None:
         {"action_mode": "discrete", "process": MertonJumpDiffusion(), "horizon": 100},
         {"process": ReplayPrices(np.linspace(100.0, 130.0, 700)), "noise_traders": NoiseTraders()},
         {"process": ReplayPrices(np.linspace(100.0, 80.0, 300)), "action_mode": "box"},
+        # issue 16: the markets where skill can pay, and the log-wealth reward
+        {
+            "action_mode": "box",
+            "reward": "log_wealth",
+            "horizon": 100,
+            "max_leverage": 20.0,
+            "process": RegimeSwitchingGBM(p_enter=0.01, p_exit=0.02),
+        },
+        {
+            "action_mode": "discrete",
+            "reward": "log_wealth",
+            "horizon": 100,
+            "process": GARCH11(mu=0.3),
+            "noise_traders": NoiseTraders(),
+        },
+        {
+            "action_mode": "discrete",
+            "reward": "log_wealth",
+            "process": ReplayPrices(np.linspace(100.0, 130.0, 700)),
+        },
+        {
+            "action_mode": "box",
+            "reward": "log_wealth",
+            "initial_margin_fraction": 1.0,
+            "process": RegimeSwitchingGBM(),
+            "noise_traders": NoiseTraders(),
+            "horizon": 60,
+            "adversary": LiquidationHunter(budget=5e5),
+            "terminate_on_liquidation": False,
+        },
     ],
 )
 def test_identical_to_sync_vector_env_with_autoresets(kwargs: dict[str, Any]) -> None:
@@ -173,9 +204,13 @@ def test_same_seed_same_trajectory() -> None:
     assert not all(np.array_equal(a, b) for a, b in zip(runs[0], runs[2], strict=True))
 
 
-def test_reset_seeds_and_partial_reset_match_sync() -> None:
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"process": RegimeSwitchingGBM(p_enter=0.05, p_exit=0.05), "reward": "log_wealth"}],
+)
+def test_reset_seeds_and_partial_reset_match_sync(kwargs: dict[str, Any]) -> None:
     n = 4
-    sync, vec = sync_of(n, horizon=40), LeveragedSwapVectorEnv(n, horizon=40)
+    sync, vec = sync_of(n, horizon=40, **kwargs), LeveragedSwapVectorEnv(n, horizon=40, **kwargs)
     seeds: list[int | None] = [5, 9, 2, 7]
     assert_same_transition(sync.reset(seed=seeds), vec.reset(seed=seeds), "reset")
     sync.action_space.seed(1)
@@ -286,3 +321,9 @@ def test_render_ansi() -> None:
     lines = envs.render()
     assert lines is not None and len(lines) == 2 and lines[0].startswith("t=0 ")
     assert LeveragedSwapVectorEnv(2).render() is None
+
+
+@pytest.mark.parametrize("name", ["regimes", "garch_drift", "replay_holdout"])
+def test_market_presets_match_sync(name: str) -> None:
+    cfg = market_config(name, reward="log_wealth", horizon=200, action_mode="box")
+    assert run_both(3, 1100, seed=5, config=cfg) >= 3
