@@ -610,12 +610,16 @@ class Outcomes:
         :math:`\\max_t (1 - W_t/\\max_{s \\le t} W_s)`, with :math:`W_0 = C_0`.
     discounted_return : ndarray
         :math:`\\sum_t \\gamma^t r_t` (E11).
+    mean_leverage : ndarray, optional
+        Mean absolute account leverage over the episode's steps (after each step's price move),
+        when measured (:func:`evaluate` and :func:`evaluate_shared` measure it).
     """
 
     log_growth: FloatArray
     liquidated: npt.NDArray[np.bool_]
     max_drawdown: FloatArray
     discounted_return: FloatArray
+    mean_leverage: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -772,6 +776,7 @@ def evaluate_shared(
             out.liquidated[:, k].copy(),
             out.max_drawdown[:, k].copy(),
             out.discounted_return[:, k].copy(),
+            None if out.mean_leverage is None else out.mean_leverage[:, k].copy(),
         )
         evals.append(Evaluation(o_k, summarise([o_k])))
     return tuple(evals)
@@ -787,6 +792,8 @@ class _Tracker:
         self.drawdown = np.zeros_like(self.wealth)
         self.liquidated = np.zeros(self.wealth.shape, dtype=np.bool_)
         self.ret = np.zeros_like(self.wealth)
+        self.lev_sum = np.zeros_like(self.wealth)
+        self.steps = np.zeros_like(self.wealth)
         self.disc = 1.0
 
     def update(
@@ -799,6 +806,8 @@ class _Tracker:
         np.maximum(self.drawdown, 1.0 - w / self.peak, out=self.drawdown)
         self.liquidated |= alive & info["liquidated"]
         self.ret += np.where(alive, self.disc * reward, 0.0)
+        self.lev_sum += np.where(alive, np.abs(info["leverage"]), 0.0)
+        self.steps += alive
         self.disc *= self.gamma
 
     def outcomes(self) -> Outcomes:
@@ -808,6 +817,7 @@ class _Tracker:
             liquidated=self.liquidated,
             max_drawdown=self.drawdown,
             discounted_return=self.ret,
+            mean_leverage=self.lev_sum / np.maximum(self.steps, 1.0),
         )
 
 
