@@ -54,11 +54,14 @@ __all__ = [
     "FixedLeverage",
     "KellyLeverage",
     "LinearPolicy",
+    "MLPPolicy",
     "Policy",
     "RandomPolicy",
     "VolatilityAdjustedLeverage",
     "box_action",
     "features",
+    "mlp_outputs",
+    "mlp_size",
     "one_step_var",
 ]
 
@@ -251,6 +254,104 @@ class LinearPolicy:
     def act(self, obs: ObsArray) -> FloatArray:
         """Box actions for ``obs`` (see the class docstring)."""
         z = self.weights @ features(obs, self.maintenance_rate)
+        return box_action(z[0], special.expit(z[1]), obs, self.maintenance_rate, self.band)
+
+
+def mlp_size(hidden: int) -> int:
+    """Number of parameters of an :class:`MLPPolicy` with ``hidden`` tanh units:
+    ``hidden * N_FEATURES`` (the first layer; the bias feature carries its offsets) plus
+    ``2 * hidden + 2`` (the output layer and its offsets).
+
+    Examples
+    --------
+    >>> mlp_size(16)
+    194
+    """
+    h = int(hidden)
+    if isinstance(hidden, bool) or h != hidden or h < 1:
+        raise ValueError(f"hidden must be an integer >= 1, got {hidden!r}")
+    return h * N_FEATURES + 2 * h + 2
+
+
+def mlp_outputs(params: FloatArray, phi: FloatArray, hidden: int) -> FloatArray:
+    r"""The two outputs :math:`z = W_2 \tanh(W_1 \phi) + b_2` of ``P`` MLPs on their own
+    blocks of features.
+
+    Parameters
+    ----------
+    params : ndarray, shape (P, mlp_size(hidden))
+        Flat parameters, in the order :math:`W_1` (hidden, N_FEATURES), :math:`W_2`
+        (2, hidden), :math:`b_2` (2,), each row-major.
+    phi : ndarray, shape (N_FEATURES, P, E)
+        The :func:`features` of ``E`` observations per MLP.
+    hidden : int
+
+    Returns
+    -------
+    ndarray, shape (2, P, E)
+        Row 0 the target leverage, row 1 the margin logit.
+    """
+    p = params.shape[0]
+    h, f = int(hidden), N_FEATURES
+    w1 = params[:, : h * f].reshape(p, h, f)
+    w2 = params[:, h * f : h * f + 2 * h].reshape(p, 2, h)
+    b2 = params[:, h * f + 2 * h :]
+    act = np.tanh(np.einsum("phf,fpe->hpe", w1, phi))
+    out: FloatArray = np.einsum("pjh,hpe->jpe", w2, act) + b2.T[:, :, None]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class MLPPolicy:
+    r"""A one-hidden-layer tanh network over the :func:`features`: the same two outputs as
+    :class:`LinearPolicy` (the target leverage :math:`\ell^*` and the logit of the margin
+    deposit), :math:`z = W_2 \tanh(W_1 \phi(s)) + b_2`, traded through :func:`box_action`.
+
+    Parameters
+    ----------
+    params : array_like, shape (mlp_size(hidden),)
+        Flat parameters (see :func:`mlp_outputs`), finite.
+    hidden : int, default 16
+        Hidden tanh units, >= 1.
+    maintenance_rate : float, default 0.005
+        The environment's :math:`m`.
+    band : float, default 0.1
+        The no-trade band of :func:`box_action`.
+
+    Examples
+    --------
+    >>> theta = np.zeros(mlp_size(4)); theta[-2] = 3.0  # b_2: 3x long, half the wallet in
+    >>> from levpaper.env import LeveragedSwapEnv
+    >>> obs, _ = LeveragedSwapEnv(action_mode="box", max_leverage=10.0).reset(seed=0)
+    >>> MLPPolicy(theta, hidden=4).act(obs)
+    array([[0.3, 0.5]])
+    """
+
+    params: FloatArray
+    hidden: int = 16
+    maintenance_rate: float = 0.005
+    band: float = 0.1
+
+    def __post_init__(self) -> None:
+        size = mlp_size(self.hidden)
+        w = np.array(finite("params", self.params), dtype=np.float64)
+        if w.shape != (size,):
+            raise ValueError(f"params must have shape ({size},) for hidden={self.hidden}, "
+                             f"got {w.shape}")  # fmt: skip
+        w.setflags(write=False)
+        object.__setattr__(self, "params", w)
+        _maintenance(self.maintenance_rate)
+        in_range("band", self.band, 0.0, 1.0, high_closed=False)
+
+    @property
+    def weights(self) -> FloatArray:
+        """The flat parameters (the name :class:`LinearPolicy` uses)."""
+        return self.params
+
+    def act(self, obs: ObsArray) -> FloatArray:
+        """Box actions for ``obs`` (see the class docstring)."""
+        phi = features(obs, self.maintenance_rate)
+        z = mlp_outputs(self.params[None, :], phi[:, None, :], self.hidden)[:, 0]
         return box_action(z[0], special.expit(z[1]), obs, self.maintenance_rate, self.band)
 
 

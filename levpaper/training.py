@@ -17,6 +17,12 @@ The learner
     deterministic for a seed, with a per-iteration ``tqdm`` progress bar (``progress=False``
     silences it).
 
+    With ``policy="mlp"`` the search runs over :class:`levpaper.agents.MLPPolicy` instead: one
+    hidden layer of ``hidden`` tanh units over the same 10 features, the same two outputs
+    (:math:`16 \cdot 10 + 2 \cdot 16 + 2 = 194` parameters at 16 units), every other step
+    unchanged. The linear default draws the same random numbers as before the option existed,
+    so its results are unchanged bit for bit.
+
 Curriculum (section 3.3)
     With ``curriculum=True`` the leverage cap rises geometrically from ``curriculum_start``
     (5x) to the environment's ``max_leverage`` (100x) over the first ``curriculum_fraction`` of
@@ -97,11 +103,14 @@ from levpaper.agents import (
     FixedLeverage,
     KellyLeverage,
     LinearPolicy,
+    MLPPolicy,
     Policy,
     RandomPolicy,
     VolatilityAdjustedLeverage,
     box_action,
     features,
+    mlp_outputs,
+    mlp_size,
 )
 from levpaper.env import LeveragedSwapConfig, LiquidationHunter
 from levpaper.processes import GBM, MertonJumpDiffusion
@@ -186,6 +195,12 @@ class TrainConfig:
         its price about 7.5%, enough to reach the liquidation price of a fresh long above 13x.
     n_agents : int, default 1
         Learners sharing one pool (see the module docstring), >= 1; not with ``adversary``.
+    policy : {"linear", "mlp"}, default "linear"
+        The policy class searched: :class:`levpaper.agents.LinearPolicy` (20 parameters) or
+        :class:`levpaper.agents.MLPPolicy` (one hidden layer of ``hidden`` tanh units). The
+        linear default draws exactly the random numbers it drew before the option existed.
+    hidden : int, default 16
+        Hidden units of the MLP, >= 1 (ignored by the linear policy).
 
     Raises
     ------
@@ -216,6 +231,8 @@ class TrainConfig:
     adversary: bool = False
     adversary_budget: float = 1e7
     n_agents: int = 1
+    policy: str = "linear"
+    hidden: int = 16
 
     def __post_init__(self) -> None:
         if not isinstance(self.env, LeveragedSwapConfig):
@@ -244,6 +261,30 @@ class TrainConfig:
         positive_int("n_agents", self.n_agents)
         if self.adversary and self.n_agents > 1:
             raise ValueError("adversary is not available with n_agents > 1")
+        if self.policy not in ("linear", "mlp"):
+            raise ValueError(f"policy must be 'linear' or 'mlp', got {self.policy!r}")
+        mlp_size(self.hidden)
+
+    @property
+    def n_params(self) -> int:
+        """Parameters of one policy: ``2 * N_FEATURES`` (linear) or ``mlp_size(hidden)``."""
+        return 2 * N_FEATURES if self.policy == "linear" else mlp_size(self.hidden)
+
+    def make_policy(self, weights: npt.ArrayLike) -> LinearPolicy | MLPPolicy:
+        """The policy of this configuration with ``weights`` (shape (2, N_FEATURES) for the
+        linear policy, (n_params,) for the MLP), the environment's maintenance rate and
+        ``band``.
+
+        Examples
+        --------
+        >>> TrainConfig(policy="mlp", hidden=4).make_policy(np.zeros(50)).hidden
+        4
+        """
+        m = self.env.maintenance_rate
+        if self.policy == "linear":
+            return LinearPolicy(np.asarray(weights), maintenance_rate=m, band=self.band)
+        return MLPPolicy(np.asarray(weights), hidden=self.hidden, maintenance_rate=m,
+                         band=self.band)  # fmt: skip
 
 
 def _jsonable(obj: Any) -> Any:
@@ -305,9 +346,9 @@ class TrainResult:
     ----------
     config : TrainConfig
     seed : int
-    policies : tuple of LinearPolicy
+    policies : tuple of LinearPolicy or MLPPolicy
         One per agent (the ES mean after the last iteration).
-    initial_policies : tuple of LinearPolicy
+    initial_policies : tuple of LinearPolicy or MLPPolicy
         The random initial policies.
     history : ndarray, shape (n_iterations, n_agents)
         Mean fitness (discounted return per episode) of the population at each iteration.
@@ -317,13 +358,13 @@ class TrainResult:
 
     config: TrainConfig
     seed: int
-    policies: tuple[LinearPolicy, ...]
-    initial_policies: tuple[LinearPolicy, ...]
+    policies: tuple[LinearPolicy | MLPPolicy, ...]
+    initial_policies: tuple[LinearPolicy | MLPPolicy, ...]
     history: FloatArray
     caps: FloatArray
 
     @property
-    def policy(self) -> LinearPolicy:
+    def policy(self) -> LinearPolicy | MLPPolicy:
         """The first agent's policy."""
         return self.policies[0]
 
@@ -346,6 +387,28 @@ def _candidate_actions(
     return box_action(z[0], special.expit(z[1]), obs, m, band)
 
 
+def _mlp_candidate_actions(
+    params: FloatArray,
+    obs: npt.NDArray[np.float32],
+    episodes: int,
+    m: float,
+    band: float,
+    hidden: int,
+) -> FloatArray:
+    """As :func:`_candidate_actions` for ``P`` MLPs (``params`` of shape (P, D))."""
+    p = params.shape[0]
+    phi = features(obs, m).reshape(N_FEATURES, p, episodes)
+    z = mlp_outputs(params, phi, hidden).reshape(2, p * episodes)
+    return box_action(z[0], special.expit(z[1]), obs, m, band)
+
+
+def _actions(config: TrainConfig, weights: FloatArray, obs: npt.NDArray[np.float32]) -> FloatArray:
+    m, band = config.env.maintenance_rate, config.band
+    if config.policy == "linear":
+        return _candidate_actions(weights, obs, config.episodes, m, band)
+    return _mlp_candidate_actions(weights, obs, config.episodes, m, band, config.hidden)
+
+
 def _rollout(
     env: LeveragedSwapVectorEnv | SharedPoolEnv,
     weights: FloatArray,
@@ -355,7 +418,6 @@ def _rollout(
 ) -> FloatArray:
     """Discounted return of every copy of every agent's env, shape (K, N)."""
     k_agents = weights.shape[0]
-    m = config.env.maintenance_rate
     env.set_leverage_cap(cap)
     obs = env.reset(seed=list[int | None](seeds))[0]
     ret = np.zeros((k_agents, len(seeds)))
@@ -363,11 +425,7 @@ def _rollout(
     if isinstance(env, SharedPoolEnv):
         for _ in range(config.env.horizon):
             act = np.stack(
-                [
-                    _candidate_actions(weights[k], obs[:, k], config.episodes, m, config.band)
-                    for k in range(k_agents)
-                ],
-                axis=1,
+                [_actions(config, weights[k], obs[:, k]) for k in range(k_agents)], axis=1
             )
             obs, reward, _, _, _ = env.step(act)
             ret += disc * reward.T  # 0 for accounts whose episode has ended
@@ -377,7 +435,7 @@ def _rollout(
         return ret
     alive = np.ones(len(seeds), dtype=np.bool_)
     for _ in range(config.env.horizon):
-        act = _candidate_actions(weights[0], obs, config.episodes, m, config.band)
+        act = _actions(config, weights[0], obs)
         obs, reward, term, trunc, _ = env.step(act)
         ret[0] += np.where(alive, disc * reward, 0.0)
         alive &= ~(term | trunc)
@@ -422,9 +480,13 @@ def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResu
     rng = np.random.default_rng(int(seed))
     k_agents, pop, eps_n = config.n_agents, config.population, config.episodes
     n = pop * eps_n
-    shape = (k_agents, 2, N_FEATURES)
+    pshape = (2, N_FEATURES) if config.policy == "linear" else (config.n_params,)
+    shape = (k_agents, *pshape)
     theta = rng.normal(0.0, config.init_std, size=shape) if config.init_std > 0 else np.zeros(shape)
-    theta[:, 0, 0] += config.init_leverage  # row 0: the target leverage; feature 0: bias
+    if config.policy == "linear":
+        theta[:, 0, 0] += config.init_leverage  # row 0: the target leverage; feature 0: bias
+    else:
+        theta[:, -2] += config.init_leverage  # b_2[0]: the offset of the target leverage
     theta0 = theta.copy()
     env: LeveragedSwapVectorEnv | SharedPoolEnv
     if k_agents > 1:
@@ -442,14 +504,17 @@ def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResu
         caps[it] = cap
         base = int(rng.integers(0, HELD_OUT_SEED - eps_n))
         seeds = [base + e for e in range(eps_n)] * pop
-        half = rng.standard_normal((k_agents, pop // 2, 2, N_FEATURES))
+        half = rng.standard_normal((k_agents, pop // 2, *pshape))
         eps = np.concatenate([half, -half], axis=1)
         cand = theta[:, None] + config.noise_std * eps
         ret = _rollout(env, cand, seeds, config, cap)
         fitness = ret.reshape(k_agents, pop, eps_n).mean(axis=2)
         history[it] = fitness.mean(axis=1)
         ranks = np.stack([_centred_ranks(f) for f in fitness])
-        grad = np.einsum("kp,kpij->kij", ranks, eps) / (pop * config.noise_std)
+        if config.policy == "linear":
+            grad = np.einsum("kp,kpij->kij", ranks, eps) / (pop * config.noise_std)
+        else:
+            grad = np.einsum("kp,kpd->kd", ranks, eps) / (pop * config.noise_std)
         adam_m = b1 * adam_m + (1 - b1) * grad
         adam_v = b2 * adam_v + (1 - b2) * grad * grad
         mhat = adam_m / (1 - b1 ** (it + 1))
@@ -458,16 +523,11 @@ def train(config: TrainConfig, seed: int, *, progress: bool = True) -> TrainResu
         if progress:
             bar.set_postfix(fitness=f"{history[it].mean():.4f}", cap=f"{cap:.0f}")
     bar.close()
-    m = config.env.maintenance_rate
-
-    def policy(w: FloatArray) -> LinearPolicy:
-        return LinearPolicy(w, maintenance_rate=m, band=config.band)
-
     return TrainResult(
         config=config,
         seed=int(seed),
-        policies=tuple(policy(w) for w in theta),
-        initial_policies=tuple(policy(w) for w in theta0),
+        policies=tuple(config.make_policy(w) for w in theta),
+        initial_policies=tuple(config.make_policy(w) for w in theta0),
         history=history,
         caps=caps,
     )
@@ -550,12 +610,16 @@ class Outcomes:
         :math:`\\max_t (1 - W_t/\\max_{s \\le t} W_s)`, with :math:`W_0 = C_0`.
     discounted_return : ndarray
         :math:`\\sum_t \\gamma^t r_t` (E11).
+    mean_leverage : ndarray, optional
+        Mean absolute account leverage over the episode's steps (after each step's price move),
+        when measured (:func:`evaluate` and :func:`evaluate_shared` measure it).
     """
 
     log_growth: FloatArray
     liquidated: npt.NDArray[np.bool_]
     max_drawdown: FloatArray
     discounted_return: FloatArray
+    mean_leverage: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -712,6 +776,7 @@ def evaluate_shared(
             out.liquidated[:, k].copy(),
             out.max_drawdown[:, k].copy(),
             out.discounted_return[:, k].copy(),
+            None if out.mean_leverage is None else out.mean_leverage[:, k].copy(),
         )
         evals.append(Evaluation(o_k, summarise([o_k])))
     return tuple(evals)
@@ -727,6 +792,8 @@ class _Tracker:
         self.drawdown = np.zeros_like(self.wealth)
         self.liquidated = np.zeros(self.wealth.shape, dtype=np.bool_)
         self.ret = np.zeros_like(self.wealth)
+        self.lev_sum = np.zeros_like(self.wealth)
+        self.steps = np.zeros_like(self.wealth)
         self.disc = 1.0
 
     def update(
@@ -739,6 +806,8 @@ class _Tracker:
         np.maximum(self.drawdown, 1.0 - w / self.peak, out=self.drawdown)
         self.liquidated |= alive & info["liquidated"]
         self.ret += np.where(alive, self.disc * reward, 0.0)
+        self.lev_sum += np.where(alive, np.abs(info["leverage"]), 0.0)
+        self.steps += alive
         self.disc *= self.gamma
 
     def outcomes(self) -> Outcomes:
@@ -748,6 +817,7 @@ class _Tracker:
             liquidated=self.liquidated,
             max_drawdown=self.drawdown,
             discounted_return=self.ret,
+            mean_leverage=self.lev_sum / np.maximum(self.steps, 1.0),
         )
 
 

@@ -38,8 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from levpaper.agents import LinearPolicy
-from levpaper.env import LeveragedSwapConfig, LiquidationHunter
+from levpaper.agents import FixedLeverage, Policy
+from levpaper.env import (
+    LeveragedSwapConfig,
+    LiquidationHunter,
+    MarketView,
+    ReplayPrices,
+    market_config,
+)
 from levpaper.experiments.core import Experiment, grid
 from levpaper.market import (
     BASELINE,
@@ -51,6 +57,7 @@ from levpaper.market import (
 )
 from levpaper.processes import GBM
 from levpaper.risk import p95_bad_debt, p95_liquidation_volume
+from levpaper.shared_env import SharedPoolEnv
 from levpaper.training import (
     Outcomes,
     TrainConfig,
@@ -64,6 +71,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CH3_SEED = 20260300
+RL_SEED = 20260316
+#: The strong-drift market of the training-scheme experiments: Kelly leverage mu/sigma^2 = 16x,
+#: so a 5x cap binds and leverage pays.
+STRONG_DRIFT = GBM(mu=1.0, sigma=0.25)
 CH5_SEED = 20260500
 #: The fields of a market run's record (those :func:`levpaper.market.run_many` collects).
 MARKET_FIELDS = (
@@ -172,6 +183,241 @@ def train_run(config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any) -> 
     return rec
 
 
+def rl_env(market: str, **overrides: Any) -> LeveragedSwapConfig:
+    """The environment of the ``rl_*`` experiments: ``market`` (a name of
+    :func:`levpaper.env.market_config`, or ``"strong_drift"``: :data:`STRONG_DRIFT`) with box
+    actions, one week of hourly steps, the log-wealth reward and the whole capital as margin
+    (so that account and wealth leverage coincide, as in :mod:`levpaper.oracle`), unless
+    ``overrides`` say otherwise.
+
+    Examples
+    --------
+    >>> cfg = rl_env("regimes")
+    >>> cfg.reward, cfg.horizon, cfg.initial_margin_fraction
+    ('log_wealth', 168, 1.0)
+    """
+    kw: dict[str, Any] = {"action_mode": "box", "horizon": 168, "reward": "log_wealth",
+                          "initial_margin_fraction": 1.0, **overrides}  # fmt: skip
+    if market == "strong_drift":
+        return LeveragedSwapConfig(process=STRONG_DRIFT, **kw)
+    return market_config(market, **kw)
+
+
+def replay_windows(env: LeveragedSwapConfig) -> list[LeveragedSwapConfig]:
+    """The consecutive, non-overlapping windows of ``env.horizon`` steps of a replayed series,
+    one configuration each (a :class:`~levpaper.env.ReplayPrices` replays its series from the
+    start in every copy, so a held-out evaluation on real prices is one episode per window).
+
+    Examples
+    --------
+    >>> env = rl_env("replay_holdout")
+    >>> wins = replay_windows(env)
+    >>> len(wins) == env.process.ratios.size // 168, wins[0].process.ratios.size
+    (True, 168)
+    """
+    proc = env.process
+    if not isinstance(proc, ReplayPrices):
+        raise ValueError(f"env.process must be a ReplayPrices, got {proc!r}")
+    h = env.horizon
+    out = []
+    for w in range(proc.ratios.size // h):
+        prices = np.concatenate([[1.0], np.cumprod(proc.ratios[w * h : (w + 1) * h])])
+        out.append(dataclasses.replace(env, process=ReplayPrices(prices, dt=env.dt)))
+    return out
+
+
+@dataclasses.dataclass(eq=False)
+class MeteredHunter:
+    """A :class:`~levpaper.env.LiquidationHunter` that adds up the B notional it trades
+    (``volume``, summed over the copies and steps it is called on) and counts its calls."""
+
+    hunter: LiquidationHunter
+    volume: float = 0.0
+    calls: int = 0
+
+    def __call__(self, view: MarketView) -> Any:
+        order = self.hunter(view)
+        self.volume += float(np.abs(order).sum())
+        self.calls += int(np.size(np.asarray(view.position)))
+        return order
+
+
+def _evaluate_into(
+    rec: dict[str, Any], prefix: str, policy: Policy, env: LeveragedSwapConfig,
+    seeds: list[int], gamma: float, budget: float | None, stride: int = 1,
+) -> None:  # fmt: skip
+    meter = None if budget is None else MeteredHunter(LiquidationHunter(budget=budget))
+    cfg = env if meter is None else dataclasses.replace(env, adversary=meter)
+    if isinstance(env.process, ReplayPrices):  # one episode per window of the series
+        outs = [
+            evaluate(policy, w, seeds[:2], gamma=gamma).outcomes
+            for w in replay_windows(cfg)[::stride]
+        ]
+        out = Outcomes(
+            *(np.array([getattr(o, f)[0] for o in outs]) for f in (*_OUTCOME_FIELDS,
+                                                                   "mean_leverage"))
+        )  # fmt: skip
+    else:
+        out = evaluate(policy, cfg, seeds, gamma=gamma).outcomes
+    rec[f"{prefix}_log_growth"] = out.log_growth
+    rec[f"{prefix}_liquidated"] = out.liquidated
+    rec[f"{prefix}_mean_leverage"] = out.mean_leverage
+    if meter is not None:
+        rec[f"{prefix}_hunter_volume"] = meter.volume / max(meter.calls, 1)
+
+
+def rl_run(config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any) -> dict[str, Any]:
+    """One ES training run on a market of :func:`rl_env` and its held-out evaluations.
+
+    The cell names the ``market`` and optionally the ``reward`` (default ``"log_wealth"``);
+    every other key but ``arm`` replaces that field of ``config["train"]`` (``policy``,
+    ``curriculum``, ``adversary``, ...). The trained policy is evaluated on
+    ``config["eval_episodes"]`` held-out episodes from ``config["eval_start"]`` in each market of
+    ``config["eval_markets"]`` (in-regime: the training market; out-of-regime: the others; a
+    replayed market once per window of :func:`replay_windows`, every
+    ``config.get("replay_stride", 1)``-th window), with the log-wealth reward; with
+    ``config["attack"]`` also under a metered liquidation hunter of the training budget, and
+    with ``config["fixed_control"]`` a
+    :class:`~levpaper.agents.FixedLeverage` long at the agent's mean leverage in the training
+    market (calm) is evaluated on the same episodes, calm and under attack.
+
+    Returns
+    -------
+    dict
+        ``weights`` (flat), ``history`` (iterations,), ``steps_per_iteration``, ``caps``, and
+        per evaluation ``<market>[_attack|_fixed|_fixed_attack]_log_growth``, ``_liquidated``,
+        ``_mean_leverage`` (one entry per episode) and, under attack, ``_hunter_volume`` (mean
+        B traded by the hunter per copy and step).
+
+    Examples
+    --------
+    >>> tiny = TrainConfig(iterations=2, population=2, episodes=2, init_std=0.1)
+    >>> cfg = {"train": tiny, "env": {"horizon": 8}, "eval_markets": ["regimes"],
+    ...        "eval_episodes": 3, "eval_start": 0}
+    >>> rec = rl_run(cfg, {"arm": "mlp", "market": "regimes", "policy": "mlp"}, 5)
+    >>> rec["weights"].shape, rec["history"].shape, rec["regimes_log_growth"].shape
+    ((194,), (2,), (3,))
+    """
+    market = str(cell["market"])
+    reward = str(cell.get("reward", "log_wealth"))
+    env_over = dict(config.get("env", {}))
+    overrides = {k: v for k, v in cell.items() if k not in ("arm", "market", "reward")}
+    env = rl_env(market, reward=reward, **env_over)
+    cfg = dataclasses.replace(config["train"], env=env, **overrides)
+    res = train(cfg, int(seed), progress=False)
+    rec: dict[str, Any] = {
+        "weights": np.asarray(res.policy.weights).ravel(),
+        "history": res.history[:, 0],
+        "caps": res.caps,
+        "steps_per_iteration": float(cfg.population * cfg.episodes * env.horizon),
+    }
+    seeds = held_out_seeds(int(config["eval_episodes"]), start=int(config["eval_start"]))
+    budget = cfg.adversary_budget if config.get("attack") else None
+    for m in config["eval_markets"]:
+        # evaluation always scores log wealth; the training reward is the cell's
+        env_m = rl_env(str(m), **env_over)
+        stride = int(config.get("replay_stride", 1))
+        _evaluate_into(rec, str(m), res.policy, env_m, seeds, cfg.gamma, None, stride)
+        if budget is not None and m == market:
+            _evaluate_into(rec, f"{m}_attack", res.policy, env_m, seeds, cfg.gamma, budget)
+    if config.get("fixed_control"):
+        env_m = rl_env(market, **env_over)
+        lev = max(float(np.mean(rec[f"{market}_mean_leverage"])), 1e-3)
+        fixed = FixedLeverage(lev, maintenance_rate=env.maintenance_rate, band=cfg.band)
+        rec["fixed_leverage"] = lev
+        _evaluate_into(rec, f"{market}_fixed", fixed, env_m, seeds, cfg.gamma, None)
+        if budget is not None:
+            _evaluate_into(rec, f"{market}_fixed_attack", fixed, env_m, seeds, cfg.gamma, budget)
+    return rec
+
+
+def pool_outcomes(
+    policies: Sequence[Policy], env: LeveragedSwapConfig, seeds: Sequence[int]
+) -> dict[str, Any]:
+    """Run ``K`` policies as the accounts of one pool per seed
+    (:class:`~levpaper.shared_env.SharedPoolEnv`) and measure the pool.
+
+    Returns
+    -------
+    dict
+        ``log_growth`` (E, K), ``liquidated`` (E, K), ``n_liquidated`` (E,): accounts liquidated
+        in the episode; ``joint_liquidations`` (E,): the largest number of accounts liquidated in
+        one step; ``max_impact`` and ``mean_impact`` (E,): the largest and the mean
+        :math:`|P_\text{pool}/P_\text{ext} - 1|` after the steps.
+
+    Examples
+    --------
+    >>> env = rl_env("strong_drift", horizon=12)
+    >>> out = pool_outcomes([FixedLeverage(50.0), FixedLeverage(5.0)], env, held_out_seeds(3))
+    >>> out["log_growth"].shape, out["joint_liquidations"].shape
+    ((3, 2), (3,))
+    """
+    pols = list(policies)
+    seed_list = [int(s) for s in seeds]
+    envs = SharedPoolEnv(len(seed_list), len(pols), env)
+    obs, info = envs.reset(seed=list[int | None](seed_list))
+    c0 = float(env.initial_capital)
+    wealth = np.array(info["wealth"], dtype=np.float64)
+    liq = np.zeros(wealth.shape, dtype=np.bool_)
+    joint = np.zeros(len(seed_list), dtype=np.int64)
+    max_imp = np.zeros(len(seed_list))
+    sum_imp = np.zeros(len(seed_list))
+    steps = 0
+    for _ in range(env.horizon):
+        alive = envs.active.copy()
+        act = np.stack([p.act(obs[:, k]) for k, p in enumerate(pols)], axis=1)
+        obs, _, _, _, info = envs.step(act)
+        wealth = np.where(alive, info["wealth"], wealth)
+        now = alive & np.asarray(info["liquidated"], dtype=np.bool_)
+        liq |= now
+        joint = np.maximum(joint, now.sum(axis=1))
+        imp = np.abs(np.asarray(info["pool_price"]) / np.asarray(info["external_price"]) - 1.0)
+        np.maximum(max_imp, imp, out=max_imp)
+        sum_imp += imp
+        steps += 1
+        if not envs.active.any():
+            break
+    return {
+        "log_growth": np.log(np.maximum(wealth, 1e-6 * c0) / c0),
+        "liquidated": liq,
+        "n_liquidated": liq.sum(axis=1),
+        "joint_liquidations": joint,
+        "max_impact": max_imp,
+        "mean_impact": sum_imp / max(steps, 1),
+    }
+
+
+def rl_pool_run(config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any) -> dict[str, Any]:
+    """``K = config["n_agents"]`` learners trained together in one pool (``arm="together"``)
+    or each alone (``arm="alone"``: ``K`` single-agent runs with seeds ``seed * K + k``), then
+    the ``K`` policies evaluated together in one pool (:func:`pool_outcomes`) on
+    ``config["eval_episodes"]`` held-out markets of ``config["market"]`` (:func:`rl_env` with
+    ``config["env"]``).
+
+    Examples
+    --------
+    >>> tiny = TrainConfig(iterations=1, population=2, episodes=2)
+    >>> cfg = {"train": tiny, "market": "strong_drift", "env": {"horizon": 6}, "n_agents": 2,
+    ...        "eval_episodes": 3, "eval_start": 0}
+    >>> rl_pool_run(cfg, {"arm": "alone"}, 1)["n_liquidated"].shape
+    (3,)
+    """
+    k = int(config["n_agents"])
+    env = rl_env(str(config["market"]), **dict(config.get("env", {})))
+    base = dataclasses.replace(config["train"], env=env)
+    if cell["arm"] == "together":
+        policies = list(train(dataclasses.replace(base, n_agents=k), int(seed),
+                              progress=False).policies)  # fmt: skip
+    elif cell["arm"] == "alone":
+        policies = [train(base, int(seed) * k + i, progress=False).policy for i in range(k)]
+    else:
+        raise ValueError(f"arm must be 'together' or 'alone', got {cell['arm']!r}")
+    seeds = held_out_seeds(int(config["eval_episodes"]), start=int(config["eval_start"]))
+    rec = pool_outcomes(policies, env, seeds)
+    rec["weights"] = np.stack([np.asarray(p.weights).ravel() for p in policies])
+    return rec
+
+
 # --- reading the tables back -----------------------------------------------------------------
 
 
@@ -224,17 +470,12 @@ def train_results(table: pd.DataFrame, base: TrainConfig) -> dict[str, list[Trai
                 k: _py(row[k]) for k in sub.columns if k not in skip and k in _train_fields()
             }
             cfg = dataclasses.replace(base, **overrides)
-            m = cfg.env.maintenance_rate
-
-            def pol(w: Any, m: float = m, band: float = cfg.band) -> LinearPolicy:
-                return LinearPolicy(np.asarray(w), maintenance_rate=m, band=band)
-
             results.append(
                 TrainResult(
                     config=cfg,
                     seed=int(row["seed"]),
-                    policies=tuple(pol(w) for w in row["weights"]),
-                    initial_policies=tuple(pol(w) for w in row["initial_weights"]),
+                    policies=tuple(cfg.make_policy(w) for w in row["weights"]),
+                    initial_policies=tuple(cfg.make_policy(w) for w in row["initial_weights"]),
                     history=np.asarray(row["history"]),
                     caps=np.array([curriculum_cap(cfg, i) for i in range(cfg.iterations)]),
                 )
@@ -394,6 +635,57 @@ def _ch3() -> list[Experiment]:
     ]  # fmt: skip
 
 
+def _rl() -> list[Experiment]:
+    """Issue 16: the learners at scale and the training schemes where they can matter."""
+    # the machine's share of 2 cores fixes the sizes: 20 iterations of 12 x 8 week-long
+    # episodes (322,560 environment steps) per run, 200 held-out episodes per evaluation
+    es = TrainConfig(iterations=20, population=12, episodes=8, learning_rate=0.05,
+                     noise_std=0.2, init_std=0.1)  # fmt: skip
+    # where leverage pays the search must travel to ~16x: a larger step
+    es_far = dataclasses.replace(es, learning_rate=0.5, noise_std=1.0)
+    evals = {"eval_episodes": 200, "eval_start": RL_SEED}
+    learner_cells = [
+        {"arm": f"{pol} {mk}", "market": mk, "policy": pol, "reward": "log_wealth"}
+        for mk in ("garch_drift", "regimes")
+        for pol in ("linear", "mlp")
+    ]
+    scheme_cells = [
+        {"arm": "none", "market": "strong_drift", "curriculum": False, "adversary": False},
+        {"arm": "curriculum", "market": "strong_drift", "curriculum": True, "adversary": False},
+        {"arm": "adversarial", "market": "strong_drift", "curriculum": False, "adversary": True},
+    ]
+    pool_train = TrainConfig(iterations=10, population=8, episodes=4, learning_rate=0.5,
+                             noise_std=1.0, init_std=0.1)  # fmt: skip
+    thin = {"pool_reserve_a": 2000.0, "initial_capital": 2500.0}
+    return [
+        Experiment(
+            "rl_learners", "levpaper.experiments.book:rl_run", learner_cells,
+            n_seeds=10, base_seed=RL_SEED, seeding="offset",
+            config={"train": es, "eval_markets": ["garch_drift", "regimes", "replay_holdout"],
+                    "replay_stride": 5, **evals},
+            description="issue 16: ES linear and MLP on GARCH with drift and regimes, "
+            "held-out in-regime and out-of-regime",
+        ),
+        Experiment(
+            "rl_schemes", "levpaper.experiments.book:rl_run", scheme_cells,
+            n_seeds=10, base_seed=RL_SEED, seeding="offset",
+            config={"train": es_far, "eval_markets": ["strong_drift"], "attack": True,
+                    "fixed_control": True, **evals},
+            description="issue 16: curriculum and adversarial training where the cap binds and "
+            "leverage pays, with a fixed-leverage control at the same mean leverage",
+        ),
+        Experiment(
+            "rl_pool", "levpaper.experiments.book:rl_pool_run",
+            [{"arm": "alone"}, {"arm": "together"}],
+            n_seeds=10, base_seed=RL_SEED, seeding="offset",
+            config={"train": pool_train, "market": "strong_drift", "env": thin, "n_agents": 8,
+                    **evals},
+            description="issue 16: eight learners trained in one thin pool against eight "
+            "trained alone, evaluated together",
+        ),
+    ]  # fmt: skip
+
+
 def book_experiments() -> list[Experiment]:
     """Every experiment of the book, sorted by name."""
-    return sorted(_ch3() + _ch5(), key=lambda e: e.name)
+    return sorted(_ch3() + _ch5() + _rl(), key=lambda e: e.name)
