@@ -415,7 +415,7 @@ class VolatilityAdjustedLeverage:
         in_range("band", self.band, 0.0, 1.0, high_closed=False)
 
     def leverage(self, sigma: npt.ArrayLike) -> FloatArray:
-        """:math:`L^*` (>= 0) for the annualised volatility ``sigma`` (0 gives :math:`L_{\\max}`)."""
+        """:math:`L^*` (>= 0) for annualised volatility ``sigma`` (0 gives :math:`L_{\\max}`)."""
         return vol_adjusted_leverage(
             sigma, self.kappa, self.dt, alpha=self.alpha, max_leverage=self.max_leverage
         )
