@@ -1,6 +1,8 @@
 # levpaper: two commands do everything on a fresh machine with Python 3.11, git and make.
 #   make book   build the HTML book into _build/html
-#   make test   lint, type-check, unit + property tests, nbval, book build with -W, browser check
+#   make pdf    build the PDF edition into _build/latex/levpaper.pdf (installs TeX Live if missing)
+#   make test   lint, type-check, unit + property tests, nbval, book build with -W, PDF build,
+#               browser and PDF checks
 # Both create .venv from requirements/lock.txt on first use and skip the install afterwards.
 
 SHELL := /bin/bash
@@ -17,11 +19,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Sphinx and Jupyter write caches here; keep them out of $HOME so runs are self-contained.
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: book test reproduce lock env clean lint typecheck unit browser-deps bench experiments help
+.PHONY: book pdf test reproduce lock env clean lint typecheck unit browser-deps tex-deps bench experiments help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make book       build the book (_build/html/index.html)"
+	@echo "make pdf        build the PDF edition (_build/latex/levpaper.pdf; installs Debian's TeX Live)"
 	@echo "make test       run every check (what CI runs)"
 	@echo "make reproduce  re-execute every notebook in place, then rebuild the book"
 	@echo "make bench      run the benchmarks"
@@ -40,6 +43,19 @@ $(STAMP): requirements/lock.txt pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --all --builder html -W -n --keep-going
 
+# The PDF edition: Sphinx's LaTeX builder, xelatex and latexmk from Debian's TeX Live (installed
+# by tools/install_tex.sh), with the same -W -n as the HTML build. Runs offline.
+PDF := _build/latex/levpaper.pdf
+
+pdf: $(STAMP) tex-deps
+	rm -f $(PDF)
+	LATEXOPTS="-interaction=nonstopmode -halt-on-error" \
+		$(BIN)/jupyter-book build . --all --builder pdflatex -W -n --keep-going
+	@test -s $(PDF) && echo "PDF edition: $(PDF)"
+
+tex-deps:
+	@bash tools/install_tex.sh
+
 reproduce: $(STAMP)
 	$(BIN)/levpaper reproduce
 	$(MAKE) book
@@ -54,12 +70,16 @@ typecheck: $(STAMP)
 browser-deps:
 	@bash tools/install_browser.sh
 
-# Order: cheap static checks first, then the book build (-W, zero warnings), then one pytest run
-# that holds the unit/property tests, nbval on every notebook and the browser check of the build.
+# Order: cheap static checks first, then the book build (-W, zero warnings), the PDF build (when
+# TeX Live is or can be installed; otherwise the PDF test says why it skipped, and fails under
+# CI=true), then one pytest run that holds the unit/property tests, nbval on every notebook and
+# the browser and PDF checks of the builds.
 test: $(STAMP) browser-deps
 	$(MAKE) lint
 	$(MAKE) typecheck
 	$(MAKE) book
+	@if bash tools/install_tex.sh; then $(MAKE) pdf; else rm -f $(PDF); \
+		echo "make test: no TeX Live, so no PDF; tests/test_pdf.py will skip (fail under CI=true)"; fi
 	$(BIN)/python -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		--nbval-current-env -p no:cacheprovider
 

@@ -13,7 +13,12 @@ Three measurements, each one full sweep into a temporary artifacts directory (``
   over the latter: measured within one sweep, it does not depend on how loaded the machine
   is between sweeps, unlike the ratio to the plain loop (also reported);
 * the layer on a Dask ``LocalCluster`` of 2 worker processes (127.0.0.1), started before the
-  clock (its start-up, including the workers' import of the library, is reported separately).
+  clock (its start-up, including the workers' import of the library, is reported separately);
+* the ceiling: the plain loop split over 2 forked processes (``ProcessPoolExecutor``, no Dask,
+  no layer, one task per run, processes started and the library imported before the clock).
+  It is what two processes can do on the machine at that moment; the cluster's speed-up over
+  serial is compared with it (``cluster_vs_ceiling``), so that a machine whose second core is
+  taken by other processes is not read as overhead of the layer.
 
 The goals of the issue: LocalCluster with 2 workers >= 1.7x the serial runs per second on this
 2-core machine, and the layer's overhead <= 5% of a plain loop. Wall clock: best of two
@@ -34,12 +39,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import dataclasses  # noqa: E402
 import datetime  # noqa: E402
+import functools  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -58,6 +66,36 @@ GOALS = {"speedup_local_2_workers": 1.7, "overhead_fraction": 0.05}
 def _run_seconds(root: Path) -> float:
     """Sum of the time spent inside the run function (the manifest's ``run_seconds``)."""
     return float(json.loads(artifact_paths(NAME, root)[1].read_text())["run_seconds"])
+
+
+@functools.cache
+def _experiment() -> tuple[Any, Any]:
+    """The experiment and its run function, looked up once per process."""
+    exp = get(NAME)
+    return exp, import_function(exp.function)
+
+
+def _one(r: int) -> Any:
+    """Run ``r`` of the experiment, in a pool process (the ceiling measurement)."""
+    exp, fn = _experiment()
+    return fn(exp.config, exp.cell_of(r), exp.seed(r))
+
+
+def _warm(_: int) -> None:
+    """Import the run function's module in a pool process (before the clock)."""
+    _experiment()
+    time.sleep(0.2)  # long enough that each process takes one of these tasks
+
+
+def _ceiling(n: int) -> float:
+    """Wall time of the plain loop's ``n`` runs on 2 forked processes, one task per run."""
+    import multiprocessing
+
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+        list(pool.map(_warm, range(WORKERS)))
+        start = time.perf_counter()
+        list(pool.map(_one, range(n)))
+        return time.perf_counter() - start
 
 
 def main() -> None:
@@ -93,6 +131,7 @@ def main() -> None:
                 progress=False)  # fmt: skip
             local = time.perf_counter() - start
             local_inside = _run_seconds(local_root)
+        ceiling = _ceiling(exp.n_runs)
         same = (
             artifact_paths(NAME, serial_root)[0].read_bytes()
             == artifact_paths(NAME, local_root)[0].read_bytes()
@@ -104,6 +143,8 @@ def main() -> None:
         "overhead_fraction": (serial - serial_inside) / serial_inside,
         "serial_vs_loop": serial / loop,
         "run_time_cluster_vs_serial": local_inside / serial_inside,
+        "speedup_ceiling_2_processes": loop / ceiling,
+        "cluster_vs_ceiling": (serial / local) / (loop / ceiling),
     }
     speedup, overhead = ratios["speedup_local_2_workers"], ratios["overhead_fraction"]
     met = {
@@ -121,6 +162,9 @@ def main() -> None:
           f"{GOALS['speedup_local_2_workers']}x); cluster start-up {startup:.1f} s; a run takes "
           f"{ratios['run_time_cluster_vs_serial']:.2f}x as long on a worker as in the serial "
           "sweep (CPU shared with other processes)")  # fmt: skip
+    print(f"  ceiling, 2 processes:  {ceiling:7.2f} s, {n / ceiling:6.2f} runs/s, "
+          f"{ratios['speedup_ceiling_2_processes']:.2f}x the loop (no Dask, no layer); the "
+          f"cluster's speed-up is {ratios['cluster_vs_ceiling']:.2f} of it")  # fmt: skip
     print(
         f"  artifacts identical: {same}; load average {load_before[0]:.2f} -> {load_after[0]:.2f}"
     )
@@ -143,8 +187,14 @@ def main() -> None:
             "serial": serial,
             "local_2_workers": local,
             "cluster_startup": startup,
+            "ceiling_2_processes": ceiling,
         },
-        "runs_per_s": {"loop": n / loop, "serial": n / serial, "local_2_workers": n / local},
+        "runs_per_s": {
+            "loop": n / loop,
+            "serial": n / serial,
+            "local_2_workers": n / local,
+            "ceiling_2_processes": n / ceiling,
+        },
         "run_function_seconds": {"serial": serial_inside, "local_2_workers": local_inside},
         "overhead_ms_per_run": 1e3 * (serial - serial_inside) / n,
         "ratios": ratios,

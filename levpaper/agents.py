@@ -400,7 +400,7 @@ class KellyLeverage:
     r"""The Kelly leverage of wealth, :math:`L_K = (\mu - r_f)/\sigma^2` (E14), held constant.
 
     It targets a leverage of total wealth :math:`W + E` (the Kelly criterion's), so the account
-    leverage is :math:`L_K (W + E)/E`, clipped to :math:`[-L_\max, L_\max]`. With the default
+    leverage is :math:`L_K (W + E)/E`, clipped to :math:`[-L_{\max}, L_{\max}]`. With the default
     driftless price (:math:`\mu = 0`) the Kelly leverage is 0: stay flat.
 
     Parameters
@@ -409,7 +409,7 @@ class KellyLeverage:
         The price's annualised drift and volatility (:math:`\sigma > 0`), known to the policy.
     risk_free : float, default 0.0
     max_leverage : float, default 100.0
-        :math:`L_\max > 0`.
+        :math:`L_{\max} > 0`.
     maintenance_rate, band : float
         As in :class:`FixedLeverage`.
 
@@ -460,7 +460,7 @@ class VolatilityAdjustedLeverage:
     r"""The paper's volatility-adjusted leverage (E12), clipped:
 
     .. math:: L^*(t) = \mathrm{clip}\Big(\frac{\kappa}{\sigma_P(t)}
-              \min\big(100, \frac{M(t)}{\mathrm{VaR}(t)}\big),\ 0,\ L_\max\Big).
+              \min\big(100, \frac{M(t)}{\mathrm{VaR}(t)}\big),\ 0,\ L_{\max}\Big).
 
     :math:`\sigma_P(t)` is the environment's annualised EWMA volatility of the pool price
     (observation 6). :math:`\mathrm{VaR}(t)` is the one-step parametric VaR at level ``alpha``
@@ -471,7 +471,7 @@ class VolatilityAdjustedLeverage:
     :math:`1/q \propto 1/\sigma_P`, :math:`L^* \approx \kappa/(z_\alpha\sigma_P^2\sqrt{\Delta t})`
     has the Kelly shape with :math:`\kappa/(z_\alpha\sqrt{\Delta t})` in place of the drift. The
     ``min`` caps only the second factor, so :math:`L^*` exceeds 100 when :math:`\kappa >
-    \sigma_P`: the clip to :math:`[0, L_\max]` is ours (ledger row E12, ``book/ledger.toml``).
+    \sigma_P`: the clip to :math:`[0, L_{\max}]` is ours (ledger row E12, ``book/ledger.toml``).
     :meth:`leverage` is :func:`levpaper.risk.vol_adjusted_leverage`, the one implementation of
     E12 (its docstring says which reading of the paper's VaR it is), which the market's
     ``vol_leverage`` control also uses. The position is long (or short with ``side=-1``).
@@ -516,7 +516,7 @@ class VolatilityAdjustedLeverage:
         in_range("band", self.band, 0.0, 1.0, high_closed=False)
 
     def leverage(self, sigma: npt.ArrayLike) -> FloatArray:
-        """:math:`L^*` (>= 0) for the annualised volatility ``sigma`` (0 gives :math:`L_\\max`)."""
+        """:math:`L^*` (>= 0) for annualised volatility ``sigma`` (0 gives :math:`L_{\\max}`)."""
         return vol_adjusted_leverage(
             sigma, self.kappa, self.dt, alpha=self.alpha, max_leverage=self.max_leverage
         )

@@ -11,7 +11,7 @@ Every function takes Python floats or float64 arrays (broadcast together) and us
 Python float and an array element give the same bits: the single environment (floats) and the
 vector environment (arrays) are bit-identical because they call the same function. Functions
 that branch (a square root, a maximum, a case distinction) test whether their first argument is
-a float and then run a scalar path with :func:`math.sqrt` and Python comparisons, which is many
+a float and then run a scalar path with ``math.sqrt`` and Python comparisons, which is many
 times faster than numpy on one number; the array path evaluates the same expressions with numpy.
 
 Notation (ledger rows E1, E2): reserves :math:`x` of the token paid in and :math:`y` of the token

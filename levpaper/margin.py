@@ -33,10 +33,10 @@ has pushed it up); see :func:`levpaper.leverage.self_liquidating_notional`.
 **Actions** (the paper's action set, section 3.1): change leverage
 (:meth:`MarginAccount.change_leverage`), add or remove margin, buy/sell
 (:meth:`MarginAccount.adjust` with a signed size), and resizing by :meth:`MarginAccount.increase`
-and :meth:`MarginAccount.decrease`. Initial-margin rules: leverage :math:`1 \le L \le L_\max` at
+and :meth:`MarginAccount.decrease`. Initial-margin rules: leverage :math:`1 \le L \le L_{\max}` at
 open and after any increase (measured at the mark, before the trade), :math:`m < 1/L` (else the
 position is born liquidatable), and :meth:`MarginAccount.remove_margin` only up to the free
-collateral :math:`\min(C, E) - qP/L_\max`.
+collateral :math:`\min(C, E) - qP/L_{\max}`.
 
 **Liquidation engine** (:meth:`Exchange.run_liquidations`). Every open position whose equity at
 the mark is below :math:`m q P` is closed through the pool, worst margin ratio first, the mark
@@ -127,10 +127,10 @@ class MarginConfig:
     Parameters
     ----------
     max_leverage : float, default 100
-        Leverage cap :math:`L_\max \ge 1`, at open and after any increase.
+        Leverage cap :math:`L_{\max} \ge 1`, at open and after any increase.
     maintenance_rate : float, default 0.005
         :math:`m` in [0, 1): maintenance requirement :math:`m q P` on the current notional.
-        The default is :math:`1/(2L_\max)` (Hyperliquid's rule). A position needs
+        The default is :math:`1/(2L_{\max})` (Hyperliquid's rule). A position needs
         :math:`m < 1/L` at open.
     liquidation_penalty : float, default 0.0125
         :math:`\rho` in [0, 1): fraction of the notional closed by a liquidation that goes to the
@@ -899,7 +899,7 @@ class MarginAccount:
     margin : float
         Margin :math:`C > 0` in B, deposited by the trader.
     leverage : float
-        :math:`L` in :math:`[1, L_\max]` with :math:`m L < 1`; the notional is :math:`N = LC`.
+        :math:`L` in :math:`[1, L_{\max}]` with :math:`m L < 1`; the notional is :math:`N = LC`.
 
     Attributes
     ----------
@@ -923,7 +923,7 @@ class MarginAccount:
     ------
     ValueError
         If ``side`` is unknown, ``margin`` not finite and positive, ``leverage`` outside
-        :math:`[1, L_\max]` or :math:`\ge 1/m` (born liquidatable), or the pool cannot fill the
+        :math:`[1, L_{\max}]` or :math:`\ge 1/m` (born liquidatable), or the pool cannot fill the
         notional; nothing changes then.
 
     Examples
@@ -1024,7 +1024,7 @@ class MarginAccount:
         return max((self.open_notional - self.sign * self.margin) / self.size, 0.0)
 
     def free_margin(self, mark: float | None = None) -> float:
-        r"""Margin that may be withdrawn: :math:`\max(\min(C, E) - qP/L_\max, 0)`."""
+        r"""Margin that may be withdrawn: :math:`\max(\min(C, E) - qP/L_{\max}, 0)`."""
         if not self.is_open:
             return 0.0
         p = self._mark(mark)
@@ -1188,7 +1188,7 @@ class MarginAccount:
         Parameters
         ----------
         leverage : float
-            In :math:`[1, L_\max]` with :math:`mL < 1`.
+            In :math:`[1, L_{\max}]` with :math:`mL < 1`.
 
         Returns
         -------
@@ -1358,7 +1358,7 @@ class PositionBook:
         margin : array_like
             :math:`C > 0`.
         leverage : array_like
-            In :math:`[1, L_\max]` with :math:`mL < 1`.
+            In :math:`[1, L_{\max}]` with :math:`mL < 1`.
 
         Returns
         -------

@@ -209,7 +209,7 @@ class MarketConfig:
     correlation : float, default 0.9
         Correlation of the pools' external log returns, in [0, 1].
     leverage_range : tuple of float, default (2, 100)
-        Leverage is log-uniform on this range, within :math:`[1, L_\max]`.
+        Leverage is log-uniform on this range, within :math:`[1, L_{\max}]`.
     long_fraction : float, default 0.5
     margin_scale : float, default 20
         Median margin of a trader's first position, in B (lognormal, log-sd 0.5).
@@ -635,7 +635,7 @@ class Population:
     side : ndarray of int8
         +1 long, -1 short (the same in every pool).
     leverage : ndarray
-        Target leverage at open, in :math:`[1, L_\\max]`.
+        Target leverage at open, in :math:`[1, L_{\\max}]`.
     wealth : ndarray
         Initial wallet in B, > 0.
     policy : ndarray of int8

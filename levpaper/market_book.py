@@ -158,22 +158,48 @@ class MarketBook:
 
     Attributes
     ----------
-    side, wallet : ndarray, shape (n_traders,)
-    q, n, c : ndarray, shape (n_pools, n_traders)
-        Size in A, cost basis and margin in B; 0 when flat.
+    side : ndarray, shape (n_traders,)
+        Each trader's side, +1 or -1.
+    wallet : ndarray, shape (n_traders,)
+        Each trader's wallet in B.
+    q : ndarray, shape (n_pools, n_traders)
+        Size in A; 0 when flat.
+    n : ndarray, shape (n_pools, n_traders)
+        Cost basis in B; 0 when flat.
+    c : ndarray, shape (n_pools, n_traders)
+        Margin in B; 0 when flat.
     is_open : ndarray of bool
+        Whether each position is open.
     reopen_at : ndarray of int
-    x, y : ndarray, shape (n_pools,)
-        The pools' reserves of A and B.
-    fund, bad_debt : float
-    arb_a, lp_a, fees_a : ndarray, shape (n_pools,)
-        A held by the arbitrageurs, withdrawn by LPs, paid in fees, per pool.
-    arb_b, lp_b, fees_b : float
-        The same in B, over all pools.
+        First step each position may open.
+    x : ndarray, shape (n_pools,)
+        The pools' reserves of A.
+    y : ndarray, shape (n_pools,)
+        The pools' reserves of B.
+    fund : float
+        The insurance fund.
+    bad_debt : float
+        Bad debt so far.
+    arb_a : ndarray, shape (n_pools,)
+        A held by the arbitrageurs, per pool.
+    lp_a : ndarray, shape (n_pools,)
+        A withdrawn by LPs, per pool.
+    fees_a : ndarray, shape (n_pools,)
+        A paid in fees, per pool.
+    arb_b : float
+        B held by the arbitrageurs, over all pools.
+    lp_b : float
+        B withdrawn by LPs, over all pools.
+    fees_b : float
+        B paid in fees, over all pools.
     hunter_a : ndarray, shape (n_pools,)
-        A held by the liquidation hunter (0 between attacks); ``hunter_b`` its B, over pools.
-    funding_paid, funding_received : float
-        Funding paid by the paying sides and received by the others, so far.
+        A held by the liquidation hunter (0 between attacks), per pool.
+    hunter_b : float
+        B held by the liquidation hunter, over all pools.
+    funding_paid : float
+        Funding paid by the paying sides so far.
+    funding_received : float
+        Funding received by the other sides so far.
     """
 
     def __init__(

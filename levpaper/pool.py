@@ -558,7 +558,7 @@ def arbitrage_trade(
     ------
     ValueError
         Naming the parameter that is out of range, or if ``price`` is so far from the pool price
-        (beyond ~:math:`10^{32}` times) that the trade would empty a reserve in float64.
+        (beyond about :math:`10^{32}` times) that the trade would empty a reserve in float64.
 
     Examples
     --------

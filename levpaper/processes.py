@@ -261,6 +261,9 @@ class MertonJumpDiffusion:
     with compensator :math:`k = E[e^Y] - 1 = e^{\mu_J + \sigma_J^2/2} - 1`, so that
     :math:`E[P_T] = P_0 e^{\mu T}`. Simulation on a grid is exact.
 
+    The defaults (about one jump every 18 days, typically a 3% drop with 8% spread) give a total
+    annualised volatility :math:`\sqrt{\sigma^2 + \lambda(\sigma_J^2 + \mu_J^2)} \approx 0.80`.
+
     Parameters
     ----------
     mu : float, default 0.0
@@ -273,9 +276,6 @@ class MertonJumpDiffusion:
         Mean :math:`\mu_J` of the log jump size, finite.
     jump_std : float, default 0.08
         Standard deviation :math:`\sigma_J` of the log jump size, >= 0.
-
-    The defaults (about one jump every 18 days, typically a 3% drop with 8% spread) give a total
-    annualised volatility :math:`\sqrt{\sigma^2 + \lambda(\sigma_J^2 + \mu_J^2)} \approx 0.80`.
 
     Raises
     ------
@@ -405,6 +405,10 @@ class GARCH11:
     Stationarity needs :math:`\alpha + \beta < 1`; the unconditional variance per step is then
     :math:`\bar h = \omega/(1 - \alpha - \beta)`.
 
+    The defaults (persistence 0.99, a half-life of about 69 hours) have unconditional
+    annualised volatility :math:`\sqrt{\bar h/\Delta t} = 0.8` at hourly steps; use
+    :meth:`from_annual_volatility` for another target or step.
+
     Parameters
     ----------
     omega : float, default :data:`DEFAULT_GARCH_OMEGA`
@@ -417,10 +421,6 @@ class GARCH11:
         Annualised drift, finite.
     dt : float, default :data:`HOURLY_DT`
         Step in years, > 0 (used for the drift and for annualising).
-
-    The defaults (persistence 0.99, a half-life of about 69 hours) have unconditional
-    annualised volatility :math:`\sqrt{\bar h/\Delta t} = 0.8` at hourly steps; use
-    :meth:`from_annual_volatility` for another target or step.
 
     Raises
     ------

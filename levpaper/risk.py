@@ -720,7 +720,7 @@ def vol_adjusted_leverage(
     E12 (``book/ledger.toml``).
 
     .. math:: L^* = \mathrm{clip}\Big(\frac{\kappa}{\sigma_P}
-              \min\big(100, \frac{M}{\mathrm{VaR}}\big),\ 0,\ L_\max\Big),
+              \min\big(100, \frac{M}{\mathrm{VaR}}\big),\ 0,\ L_{\max}\Big),
               \qquad \frac{M}{\mathrm{VaR}} = \frac{1}{q(\sigma_P)},
 
     with :math:`q` the exact one-step parametric VaR at level ``alpha`` of a 1x position whose
@@ -733,12 +733,12 @@ def vol_adjusted_leverage(
     \sigma_P\sqrt{\Delta t}\,\Phi^{-1}(1-\alpha)}` (the VaR :func:`var_es_parametric` reports),
     not its first-order approximation :math:`z_\alpha\sigma_P\sqrt{\Delta t}` in
     :math:`\sigma_P\sqrt{\Delta t}` (the ledger's :math:`\approx`, which puts :math:`L^*` 0.8%
-    lower at 80% volatility, hourly, 4% lower at 400%), and the clip to :math:`[0, L_\max]`, not
-    :math:`[1, L_\max]`: the rule's own answer at high volatility is less than 1x (0.06 at
+    lower at 80% volatility, hourly, 4% lower at 400%), and the clip to :math:`[0, L_{\max}]`, not
+    :math:`[1, L_{\max}]`: the rule's own answer at high volatility is less than 1x (0.06 at
     :math:`\sigma_P = 20`), and a floor at 1 would be a second rule, not the paper's. The
     ``min`` bounds only the second factor, so the unclipped :math:`L^*` passes 100 exactly when
     :math:`\kappa > \sigma_P \max(1, 100\,q(\sigma_P))` and diverges as :math:`\sigma_P \to 0`
-    (where it is :math:`L_\max`). Used by :class:`levpaper.agents.VolatilityAdjustedLeverage`
+    (where it is :math:`L_{\max}`). Used by :class:`levpaper.agents.VolatilityAdjustedLeverage`
     and by the market's ``vol_leverage`` control (:class:`levpaper.market.Control`).
 
     Parameters
@@ -752,12 +752,12 @@ def vol_adjusted_leverage(
     alpha : float, default 0.99
         VaR level in (0, 1).
     max_leverage : float, default 100.0
-        :math:`L_\max > 0`.
+        :math:`L_{\max} > 0`.
 
     Returns
     -------
     ndarray
-        :math:`L^* \in [0, L_\max]`, the shape of ``sigma``.
+        :math:`L^* \in [0, L_{\max}]`, the shape of ``sigma``.
 
     Raises
     ------

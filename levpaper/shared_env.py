@@ -14,7 +14,7 @@ way (to rounding; a test checks it).
 1. *The agents act*, each at the pool it observed: the margin change, then the trade to its
    target leverage, measured at the observed mark, as in the single environment, with one more
    rule, a *position limit*: no trade takes an account's notional above
-   :math:`L_\max C_0` (``max_leverage`` times ``initial_capital``, the position a fresh account
+   :math:`L_{\max} C_0` (``max_leverage`` times ``initial_capital``, the position a fresh account
    opens at the cap), or above its current notional if that is larger (like the cap, the limit
    binds only increases). Without it an account that has profited from the others' price impact
    could build a position of a sizeable fraction of the pool, whose close the pool cannot take
@@ -45,7 +45,7 @@ is active raises ``RuntimeError``.
 
 The ``traders`` and ``adversary`` hooks of the config are not supported (each is written for
 one agent's position); noise traders are. The accounts' largest positions together,
-:math:`K L_\max C_0`, must stay within half the pool's reserve of B.
+:math:`K L_{\max} C_0`, must stay within half the pool's reserve of B.
 
 Examples
 --------

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 TINY = 1e-300
-"""Floor of the equity in the leverage ratio: a flat account without equity has leverage 0."""
+"""Floor of the equity in the leverage ratio (a flat account without equity has leverage 0)."""
 
 # --- observation ------------------------------------------------------------------------------
 
@@ -93,12 +93,18 @@ class ObservationScale(NamedTuple):
         :math:`m` of the leverage feature (:math:`m\\ell`) and of the leverage cap's.
     inv_c0 : float or ndarray
         :math:`1/C_0`, the initial capital.
-    inv_p0, inv_x0, inv_y0 : float
-        Reciprocals of the reset price and reserves.
+    inv_p0 : float
+        Reciprocal of the reset price.
+    inv_x0 : float
+        Reciprocal of the reset reserve of A.
+    inv_y0 : float
+        Reciprocal of the reset reserve of B.
     inv_dt : float
         :math:`1/\\Delta t` (annualises the variance per step).
-    horizon, inv_h : float
-        :math:`H` and :math:`1/H`.
+    horizon : float
+        :math:`H`.
+    inv_h : float
+        :math:`1/H`.
     """
 
     maintenance_rate: float

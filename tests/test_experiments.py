@@ -214,7 +214,7 @@ def test_unreachable_scheduler_touches_nothing(tmp_path: Path) -> None:
         ({"function": "levpaper.nothing:f"}, "cannot import levpaper.nothing"),
         ({"function": "not a path"}, "function must be an import path"),
         ({"name": "Bad Name"}, "name must match"),
-        ({"seeding": "random"}, "seeding must be 'spawn' or 'offset'"),
+        ({"seeding": "random"}, "seeding must be one of \\('spawn', 'offset'\\)"),
     ],
 )
 def test_malformed_declaration(kwargs: dict[str, object], message: str) -> None:

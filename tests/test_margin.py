@@ -7,6 +7,7 @@ input checks (a rejected call changes nothing).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from collections.abc import Callable
@@ -292,6 +293,40 @@ def test_partial_liquidation_closes_the_rest_when_exit_costs_leave_it_under() ->
     ex.move_price(acct.liquidation_price() * 0.999)
     [event] = ex.run_liquidations()
     assert not event.partial and not acct.is_open
+    assert_conserved(ex)
+
+
+def test_partial_liquidation_whose_penalty_passes_the_equity_left_closes_all() -> None:
+    """The cap binds: a 4% exit fee on two thirds of the position leaves the rest with an equity
+    below the 4.5% penalty on the part closed. The engine then closes the rest too, and the
+    settlement takes as penalty only the equity left (nothing to the trader, nothing from the
+    fund). Uncapped, the penalty would exceed the equity and the fund would pay the difference.
+    """
+    m, rho, target, fee = 0.05, 0.045, 0.06, 0.04
+    cfg = MarginConfig(maintenance_rate=m, liquidation_penalty=rho, partial_target=target)
+    ex = Exchange(_pool(2.5e9, fee=fee), cfg, insurance_fund=1_000.0)
+    acct = ex.open("long", 100.0, 10.0)
+    ex.move_price(acct.liquidation_price() * 0.999)
+    q0, e0 = acct.size, acct.margin_ratio()
+    phi = (target - e0) / (target - rho)
+    assert 0 < phi < 1
+    # What the partial close alone would leave: the same trade on a copy, without the penalty.
+    traded1 = ex.pool.quote(phi * q0, "A")
+    twin = copy.deepcopy(ex)
+    [twin_acct] = twin.accounts
+    twin_acct.decrease(phi * q0)
+    e1 = twin_acct.equity()
+    assert 0 < e1 < rho * traded1  # the cap on the partial penalty binds
+    cash, fund0 = acct.cash, ex.insurance_fund
+    [event] = ex.run_liquidations()
+    assert not event.partial and not acct.is_open
+    assert event.size == q0 and event.remaining_size == 0.0
+    left = cash + event.notional  # equity after closing everything, before the penalty
+    assert 0 < left < rho * event.notional
+    assert event.penalty == pytest.approx(left, rel=1e-12)
+    assert event.payout == 0.0 and event.shortfall == 0.0
+    assert event.fund_paid == 0.0 and event.bad_debt == 0.0 and ex.bad_debt == 0.0
+    assert ex.insurance_fund == pytest.approx(fund0 + left, rel=1e-12)
     assert_conserved(ex)
 
 

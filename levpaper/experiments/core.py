@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from levpaper._validate import one_of
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -50,6 +52,20 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high)``; ``ValueError`` naming ``name`` otherwise.
+
+    A bool is not an integer here. (:func:`levpaper._validate.positive_int` raises ``TypeError``
+    for a non-integer; the layer's contract is one ``ValueError`` for every bad argument.)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low or (high is not None and value >= high):
+        bound = f"be >= {low}" if high is None else f"lie in [{low}, {high})"
+        raise ValueError(f"{name} must {bound}, got {value!r}")
+    return int(value)
 
 
 def regenerate_command(name: str) -> str:
@@ -374,19 +390,12 @@ class Experiment:
                 raise ValueError(f"cells[{i}] repeats cells[{seen[text]}]")
             seen[text] = i
         object.__setattr__(self, "cells", tuple(dict(c) for c in self.cells))
-        for name in ("n_seeds", "base_seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise ValueError(f"{name} must be an integer, got {v!r}")
-        if self.n_seeds < 1:
-            raise ValueError(f"n_seeds must be >= 1, got {self.n_seeds}")
-        if self.base_seed < 0:
-            raise ValueError(f"base_seed must be >= 0, got {self.base_seed}")
+        _integer("n_seeds", self.n_seeds, 1)
+        _integer("base_seed", self.base_seed, 0)
         if not isinstance(self.config, Mapping):
             raise ValueError(f"config must be a mapping, got {self.config!r}")
         canonical(self.config)
-        if self.seeding not in ("spawn", "offset"):
-            raise ValueError(f"seeding must be 'spawn' or 'offset', got {self.seeding!r}")
+        one_of("seeding", self.seeding, ("spawn", "offset"))
 
     # -- indices and seeds
 
@@ -401,11 +410,7 @@ class Experiment:
         return tuple(self.cells[0])
 
     def _check_run(self, run: int) -> int:
-        if isinstance(run, bool) or not isinstance(run, int | np.integer):
-            raise ValueError(f"run must be an integer, got {run!r}")
-        if not 0 <= run < self.n_runs:
-            raise ValueError(f"run must lie in [0, {self.n_runs}), got {run}")
-        return int(run)
+        return _integer("run", run, 0, self.n_runs)
 
     def cell_of(self, run: int) -> dict[str, Any]:
         """The cell of run ``run``."""
@@ -730,9 +735,7 @@ def _connect(scheduler: str | None, workers: int | None) -> tuple[str, Any, Any]
     except ImportError as exc:  # pragma: no cover - distributed is locked
         raise ValueError(f"scheduler {scheduler!r} needs dask distributed: {exc}") from None
     if scheduler is None or scheduler == "local":
-        n = workers if workers is not None else (os.cpu_count() or 1)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        n = _integer("workers", workers, 1) if workers is not None else (os.cpu_count() or 1)
         cluster = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=n,
             threads_per_worker=1,
@@ -878,16 +881,22 @@ def run(
 
     Examples
     --------
+    A second run reuses the stored runs; :func:`load` reads them and :func:`verify_sample`
+    recomputes a sample of them:
+
     >>> import tempfile
     >>> exp = Experiment("toy", "levpaper.experiments.toy:toy_run", grid(scale=(1.0, 2.0)), 3, 7)
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     first = run(exp, scheduler="serial", root=tmp, progress=False)
     ...     second = run(exp, scheduler="serial", root=tmp, progress=False)
     ...     table = load(exp, root=tmp)
+    ...     check = verify_sample(exp, 2, np.random.default_rng(1), root=tmp)
     >>> first.computed, second.computed, second.reused
     (6, 0, 6)
     >>> list(table.columns)
     ['run', 'cell', 'replicate', 'seed', 'scale', 'draw', 'path']
+    >>> check.ok, len(check.runs)
+    (True, 2)
     """
     exp = _resolve(experiment)
     if not isinstance(force, bool):
@@ -1168,17 +1177,17 @@ def verify_sample(
 
     Examples
     --------
-    >>> import tempfile
-    >>> exp = Experiment("toy", "levpaper.experiments.toy:toy_run", grid(scale=(1.0, 2.0)), 3, 7)
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     _ = run(exp, scheduler="serial", root=tmp, progress=False)
-    ...     check = verify_sample(exp, 2, np.random.default_rng(1), root=tmp)
-    >>> check.ok, len(check.runs)
-    (True, 2)
+    A sample that matches is in the example of :func:`run`. Without an artifact there is
+    nothing to check, and the error says how to make it:
+
+    >>> exp = Experiment("toy", "levpaper.experiments.toy:toy_run", [{}], 2, 5)
+    >>> verify_sample(exp, root="no-such-directory")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    levpaper.experiments.core.StaleArtifact: experiment 'toy' has no artifact in .../no-such-...
     """
     exp = _resolve(experiment)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    _integer("k", k, 1)
     gen = np.random.default_rng(0) if rng is None else rng
     if not isinstance(gen, np.random.Generator):
         raise ValueError(f"rng must be a numpy Generator, got {rng!r}")
