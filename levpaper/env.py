@@ -740,7 +740,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         if seed is not None or not self._rngs_ready:
             self._rngs_ready = True
             self._cursor = BLOCK
-            self._stream[0] = mk.stream_start(self.config.process)
+            self._stream[0] = mk.stream_start(self.config.process, self.np_random)
         cfg = self.config
         margin0 = cfg.initial_margin_fraction * self._c0
         wallet0 = self._c0 - margin0
