@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from levpaper._validate import FloatArray, in_range, positive
+from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion, RegimeSwitchingGBM
 from levpaper.spaces import (
     BUY,
@@ -76,7 +76,17 @@ __all__ = [
 
 class ReplayPrices:
     """A given price series as the external price: its one-step gross returns, replayed in order
-    from the start of the series and cycling, one per step (the stream goes on across episodes).
+    and cycling, one per step (the stream goes on across episodes until a seeded reset).
+
+    Where a seeded reset starts the stream is the ``start`` policy: ``"fixed"`` at the first
+    return of the series (every seeded episode sees the same history), ``"uniform"`` at a
+    return drawn uniformly from the episode's generator among the ``n - horizon + 1`` positions
+    that leave ``horizon`` returns before the end of the series (``n`` returns; all ``n`` if
+    ``horizon`` is None, an episode then possibly wrapping round to the start). The draw is the
+    generator's first, so the single and the vector environment start a copy seeded alike at
+    the same position. A block bootstrap of a history replayed with a uniform start
+    (:meth:`levpaper.replay.BlockBootstrap.replay`) gives episodes made of blocks of real
+    hours.
 
     Parameters
     ----------
@@ -84,29 +94,59 @@ class ReplayPrices:
         At least 2 prices, finite and > 0.
     dt : float, default :data:`levpaper.processes.HOURLY_DT`
         Step of the series in years (for the initial volatility estimate).
+    start : {"fixed", "uniform"}, default "fixed"
+        Start of the stream at a seeded reset.
+    horizon : int or None, default None
+        With ``start="uniform"``: returns an episode needs, in ``[1, n]``.
 
     Raises
     ------
     ValueError
-        If ``prices`` has fewer than 2 entries or one is not finite and > 0.
+        If ``prices`` has fewer than 2 entries or one is not finite and > 0, ``start`` is not a
+        policy, or ``horizon`` exceeds the series' returns.
 
     Examples
     --------
     >>> replay = ReplayPrices([100.0, 101.0, 99.99])
-    >>> replay.ratios.tolist()
-    [1.01, 0.99]
+    >>> replay.ratios.tolist(), replay.start_position(np.random.default_rng(0))
+    ([1.01, 0.99], 0)
+    >>> rng = np.random.default_rng(0)
+    >>> [ReplayPrices(np.arange(1.0, 12.0), start="uniform", horizon=4).start_position(rng)
+    ...  for _ in range(5)]
+    [5, 4, 4, 2, 2]
     """
 
-    def __init__(self, prices: npt.ArrayLike, dt: float = HOURLY_DT) -> None:
+    def __init__(
+        self,
+        prices: npt.ArrayLike,
+        dt: float = HOURLY_DT,
+        *,
+        start: str = "fixed",
+        horizon: int | None = None,
+    ) -> None:
         arr = positive("prices", prices).ravel()
         if arr.size < 2:
             raise ValueError(f"prices must hold at least 2 prices, got {arr.size}")
         self.ratios: FloatArray = arr[1:] / arr[:-1]
         self.ratios.flags.writeable = False
         self.variance: float = float(np.mean(np.log(self.ratios) ** 2)) / float(positive("dt", dt))
+        self.start: str = one_of("start", start, ("fixed", "uniform"))
+        n = self.ratios.size
+        h = n if horizon is None else positive_int("horizon", horizon)
+        if h > n:
+            raise ValueError(f"horizon must be <= the series' {n} returns, got {h}")
+        self.horizon: int | None = None if horizon is None else h
+        self._n_starts = n - h + 1 if horizon is not None else n
+
+    def start_position(self, rng: np.random.Generator | None) -> int:
+        """Position of the first return of a seeded episode: 0 (``"fixed"``), or uniform among
+        the allowed starts, one draw of ``rng.integers`` (``"uniform"``)."""
+        if self.start == "fixed" or rng is None:
+            return 0
+        return int(rng.integers(0, self._n_starts))
 
     def __repr__(self) -> str:
-        return f"ReplayPrices(<{self.ratios.size + 1} prices>)"
+        return f"ReplayPrices(<{self.ratios.size + 1} prices>, start={self.start!r})"
 
 
 PriceProcess = GBM | MertonJumpDiffusion | GARCH11 | RegimeSwitchingGBM | ReplayPrices
@@ -161,12 +201,15 @@ def initial_variance(process: PriceProcess) -> float:
     return process.annual_volatility**2
 
 
-def stream_start(process: PriceProcess) -> float:
+def stream_start(process: PriceProcess, rng: np.random.Generator | None = None) -> float:
     """State of a stream at its start: the GARCH conditional variance per step, the position in a
-    replayed series (0), ``-1`` for a regime-switching process (its first regime not drawn yet:
-    :func:`draw_block` draws it, or :func:`initial_regime` earlier), or 0."""
+    replayed series (:meth:`ReplayPrices.start_position`, drawn from ``rng``), ``-1`` for a
+    regime-switching process (its first regime not drawn yet: :func:`draw_block` draws it, or
+    :func:`initial_regime` earlier), or 0."""
     if isinstance(process, RegimeSwitchingGBM):
         return -1.0
+    if isinstance(process, ReplayPrices):
+        return float(process.start_position(rng))
     return process.unconditional_variance if isinstance(process, GARCH11) else 0.0
 
 

@@ -93,6 +93,16 @@ def positive_int(name: str, value: int) -> int:
     return int(value)
 
 
+def path_grid(n_paths: int, n_steps: int, s0: float) -> tuple[int, int, float]:
+    """The arguments of a ``simulate(n_paths, n_steps, rng, *, s0)``: two counts >= 1 and a start
+    price > 0 (``TypeError``/``ValueError`` naming the argument otherwise)."""
+    return (
+        positive_int("n_paths", n_paths),
+        positive_int("n_steps", n_steps),
+        float(positive("s0", s0)),
+    )
+
+
 def one_of(name: str, value: str, allowed: tuple[str, ...]) -> str:
     """Return ``value``; raise ``ValueError`` unless it is one of ``allowed``."""
     if value not in allowed:

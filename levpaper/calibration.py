@@ -107,11 +107,12 @@ class Fit:
         return self.n_params * math.log(self.n_obs) - 2.0 * self.loglik
 
 
-def _returns(returns: npt.ArrayLike, minimum: int = 10) -> FloatArray:
+def _sample(returns: npt.ArrayLike, dt: float, minimum: int = 10) -> tuple[FloatArray, float]:
+    """The checked returns (1-d, at least ``minimum``, finite) and step (> 0) of a fit."""
     r = np.asarray(returns, dtype=np.float64)
     if r.ndim != 1 or r.size < minimum or not np.all(np.isfinite(r)):
         raise ValueError(f"returns must be a 1-d array of >= {minimum} finite values")
-    return r
+    return r, float(positive("dt", dt))
 
 
 def fit_gbm(returns: npt.ArrayLike, dt: float = HOURLY_DT) -> Fit:
@@ -129,8 +130,7 @@ def fit_gbm(returns: npt.ArrayLike, dt: float = HOURLY_DT) -> Fit:
     >>> round(f.estimates["sigma"], 2), round(f.se["sigma"], 4)
     (0.8, 0.0025)
     """
-    r = _returns(returns)
-    step = float(positive("dt", dt))
+    r, step = _sample(returns, dt)
     n = r.size
     m, v = float(r.mean()), float(r.var())
     sigma = math.sqrt(v / step)
@@ -218,8 +218,7 @@ def log_likelihood(model: Model, returns: npt.ArrayLike, dt: float = HOURLY_DT) 
     >>> round(log_likelihood(GBM(sigma=0.8), r), 3)
     7.939
     """
-    r = _returns(returns, minimum=1)
-    step = float(positive("dt", dt))
+    r, step = _sample(returns, dt, minimum=1)
     if isinstance(model, GBM):
         m, v = model.log_drift * step, model.sigma**2 * step
         return float(-0.5 * np.sum(_LOG_2PI + math.log(v) + (r - m) ** 2 / v))
@@ -271,8 +270,7 @@ def fit_merton(
     >>> abs(f.estimates["intensity"] - 300) < 4 * f.se["intensity"]
     True
     """
-    r = _returns(returns)
-    step = float(positive("dt", dt))
+    r, step = _sample(returns, dt)
     s = float(r.std())
 
     def parts(theta: FloatArray) -> tuple[float, float, float, float, float]:
@@ -357,8 +355,7 @@ def fit_garch(returns: npt.ArrayLike, dt: float = HOURLY_DT) -> Fit:
     """
     from arch import arch_model
 
-    r = _returns(returns)
-    step = float(positive("dt", dt))
+    r, step = _sample(returns, dt)
     res = arch_model(
         100.0 * r, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False
     ).fit(disp="off")

@@ -847,7 +847,7 @@ class LeveragedSwapEnv(gym.Env[npt.NDArray[np.float32], Any]):
         if seed is not None or not self._rngs_ready:
             self._rngs_ready = True
             self._cursor = BLOCK
-            self._stream[0] = mk.stream_start(self.config.process)
+            self._stream[0] = mk.stream_start(self.config.process, self.np_random)
             if isinstance(self.config.process, RegimeSwitchingGBM):
                 self._stream[0] = mk.initial_regime(self.config.process, self.np_random)
         cfg = self.config

@@ -1845,8 +1845,16 @@ def run_scenario(
     *,
     policy: Policy | None = None,
     record_wealth: bool = False,
+    paths: npt.ArrayLike | None = None,
 ) -> RunResult:
     """One run: traders and paths from ``seed`` (the same for every scenario and control).
+
+    ``paths`` (shape ``(n_pools, n_steps + 1)``, column 0 = ``price0``), if given, are the
+    external prices in place of :func:`external_paths` (a real or bootstrapped series,
+    :meth:`levpaper.replay.BlockBootstrap.market_paths`); the traders are still drawn from
+    ``seed``, so a run on given paths and a run on GBM paths with the same seed have the same
+    traders, and the scenario acts on the traders only (its volatility window and crash are
+    part of :func:`external_paths`).
 
     Examples
     --------
@@ -1856,10 +1864,13 @@ def run_scenario(
     >>> b = run_scenario(cfg, crash, seed=3)
     >>> a.n_liquidations == b.n_liquidations > 0, bool(a.residual.max() < 1e-9)
     (True, True)
+    >>> fall = 2500.0 * np.exp(np.linspace(0.0, -0.2, 49))[None, :]
+    >>> run_scenario(cfg, seed=3, paths=fall).n_liquidations > a.n_liquidations
+    True
     """
     rng = np.random.default_rng(seed)
     pop = make_population(config, scenario, rng)
-    ext = external_paths(config, scenario, rng)
+    ext = external_paths(config, scenario, rng) if paths is None else paths
     mkt = Market(config, pop, ext, scenario, control, policy=policy, record_wealth=record_wealth,
                  rng=rng)  # fmt: skip
     return mkt.run()
@@ -1873,8 +1884,12 @@ def run_many(
     seed: int = 0,
     *,
     policy: Policy | None = None,
+    paths: npt.ArrayLike | None = None,
 ) -> dict[str, dict[str, float | FloatArray]]:
     """``n_runs`` runs per control, run ``k`` of every control on the same traders and paths.
+
+    ``paths`` (shape ``(n_runs, n_pools, n_steps + 1)``), if given, holds the external prices
+    of each run (:func:`run_scenario`'s ``paths``).
 
     Returns
     -------
@@ -1894,9 +1909,19 @@ def run_many(
     """
     runs = positive_int("n_runs", n_runs)
     seeds = np.random.SeedSequence(seed).spawn(runs)
+    ext: list[FloatArray | None] = [None] * runs
+    if paths is not None:
+        arr = np.asarray(paths, dtype=np.float64)
+        shape = (runs, config.n_pools, config.n_steps + 1)
+        if arr.shape != shape:
+            raise ValueError(f"paths must have shape {shape}, got {arr.shape}")
+        ext = list(arr)
     out: dict[str, dict[str, float | FloatArray]] = {}
     for ctl in controls:
-        rows = [run_scenario(config, scenario, ctl, s, policy=policy) for s in seeds]
+        rows = [
+            run_scenario(config, scenario, ctl, s, policy=policy, paths=e)
+            for s, e in zip(seeds, ext, strict=True)
+        ]
         cols: dict[str, FloatArray] = {
             "bad_debt": np.array([r.bad_debt for r in rows]),
             "liquidation_volume": np.array([r.liquidation_volume for r in rows]),
@@ -1925,8 +1950,14 @@ def stress_table(
     controls: Sequence[Control],
     n_runs: int,
     seed: int = 0,
+    *,
+    paths: npt.ArrayLike | None = None,
 ) -> list[dict[str, float | str]]:
     """Every scenario x every control: one row each, common random numbers throughout.
+
+    ``paths`` (shape ``(n_runs, n_pools, n_steps + 1)``), if given, are the external prices of
+    the runs of every scenario (:func:`run_many`); the scenarios then differ in their traders
+    only.
 
     Each row: scenario, control, p95 bad debt, p95 liquidation volume, mean liquidations, mean
     largest cascade, mean induced liquidations, mean paused steps, mean false pauses and mean
@@ -1941,7 +1972,7 @@ def stress_table(
     """
     rows: list[dict[str, float | str]] = []
     for sc in scenarios:
-        res = run_many(config, sc, controls, n_runs, seed)
+        res = run_many(config, sc, controls, n_runs, seed, paths=paths)
         for ctl in controls:
             r = res[ctl.name]
             rows.append(

@@ -14,13 +14,14 @@ documented ways:
 
 :class:`BlockBootstrap` has the ``simulate(n_paths, n_steps, rng, *, s0, log)`` interface of the
 book's processes (:mod:`levpaper.processes`), so anything that takes simulated paths takes it;
-:meth:`BlockBootstrap.replay` turns one drawn path into a
-:class:`levpaper.env.ReplayPrices`, the environment's external price;
-:meth:`BlockBootstrap.market_paths` draws the external prices of a
+:meth:`BlockBootstrap.replay` turns a long drawn path into a
+:class:`levpaper.env.ReplayPrices`, the environment's external price, whose seeded episodes
+start at uniformly drawn hours (so a learner sees a new stretch of bootstrapped history in every
+episode); :meth:`BlockBootstrap.market_paths` draws the external prices of a
 :class:`levpaper.market.Market` (every pool follows the same drawn path: one real series, fully
-correlated pools). :func:`run_market` runs one market on given external prices, as
-:func:`levpaper.market.run_scenario` does on GBM paths; :func:`backtest` runs a policy through
-the environment on each window of a history.
+correlated pools), which :func:`levpaper.market.run_scenario` and
+:func:`levpaper.market.run_many` take as ``paths``; :func:`backtest` runs a policy through the
+environment on each window of a history.
 """
 
 from __future__ import annotations
@@ -33,22 +34,14 @@ import numpy as np
 import numpy.typing as npt
 
 from levpaper._market_kernel import ReplayPrices
-from levpaper._validate import FloatArray, positive, positive_int
+from levpaper._validate import FloatArray, path_grid, positive, positive_int
 from levpaper.agents import Policy
 from levpaper.env import LeveragedSwapConfig, LeveragedSwapEnv
-from levpaper.market import (
-    BASELINE,
-    Control,
-    Market,
-    MarketConfig,
-    RunResult,
-    Scenario,
-    make_population,
-)
+from levpaper.market import MarketConfig
 from levpaper.processes import HOURLY_DT
 from levpaper.training import Outcomes
 
-__all__ = ["BlockBootstrap", "backtest", "run_market", "windows"]
+__all__ = ["BlockBootstrap", "backtest", "windows"]
 
 
 def _prices(prices: npt.ArrayLike, minimum: int = 2) -> FloatArray:
@@ -120,9 +113,7 @@ class BlockBootstrap:
         returns starting at uniformly drawn hours, cut to ``n_steps`` returns. The block starts
         are the only draws from ``rng``, in path order.
         """
-        n = positive_int("n_paths", n_paths)
-        steps = positive_int("n_steps", n_steps)
-        start = float(positive("s0", s0))
+        n, steps, start = path_grid(n_paths, n_steps, s0)
         r = self.log_returns
         k = -(-steps // self.block)
         starts = rng.integers(0, r.size - self.block + 1, size=(n, k))
@@ -136,24 +127,36 @@ class BlockBootstrap:
             out[:, 0] = start
         return out
 
-    def replay(self, n_steps: int, rng: np.random.Generator) -> ReplayPrices:
+    def replay(
+        self, n_steps: int, rng: np.random.Generator, *, horizon: int | None = None
+    ) -> ReplayPrices:
         """One bootstrapped path of ``n_steps`` returns as the environment's external price.
 
-        An environment replays it from its start at every seeded reset and cycles through it,
-        so draw ``n_steps`` as long as the episodes one environment should see in a row (the
-        environment consumes one return per step across episodes until it is reseeded).
+        With ``horizon`` (the episode length), every seeded reset of an environment starts the
+        path at a uniformly drawn one of its ``n_steps - horizon + 1`` hours that leave a whole
+        episode (:class:`levpaper.env.ReplayPrices` with ``start="uniform"``), so one long path
+        gives many different episodes; without, every seeded reset replays it from its start.
+        Unseeded resets continue the stream where the last episode left it.
+
+        Raises
+        ------
+        ValueError
+            If ``horizon`` exceeds ``n_steps``.
 
         Examples
         --------
         >>> from levpaper.env import LeveragedSwapEnv
         >>> hist = np.linspace(100.0, 120.0, 500)
-        >>> env = LeveragedSwapEnv(process=BlockBootstrap(hist, 24).replay(200,
-        ...                        np.random.default_rng(0)), horizon=50)
+        >>> replay = BlockBootstrap(hist, 24).replay(2000, np.random.default_rng(0), horizon=50)
+        >>> env = LeveragedSwapEnv(process=replay, horizon=50)
         >>> obs, info = env.reset(seed=0)
-        >>> obs.shape
-        (14,)
+        >>> obs.shape, replay.start
+        ((14,), 'uniform')
         """
-        return ReplayPrices(self.simulate(1, n_steps, rng)[0], dt=self.dt)
+        path = self.simulate(1, n_steps, rng)[0]
+        if horizon is None:
+            return ReplayPrices(path, dt=self.dt)
+        return ReplayPrices(path, dt=self.dt, start="uniform", horizon=horizon)
 
     def market_paths(self, config: MarketConfig, rng: np.random.Generator) -> FloatArray:
         """External prices for :class:`levpaper.market.Market`: one drawn path of
@@ -199,32 +202,6 @@ def windows(
     idx = starts[:, None] + np.arange(n + 1)
     w = arr[idx]
     return np.asarray(w / w[:, :1] * float(positive("s0", s0)), dtype=np.float64)
-
-
-def run_market(
-    config: MarketConfig,
-    external: npt.ArrayLike,
-    seed: int | np.random.SeedSequence = 0,
-    *,
-    scenario: Scenario = BASELINE,
-    control: Control | None = None,
-) -> RunResult:
-    """One market run on the given external prices, the traders drawn from ``seed``.
-
-    As :func:`levpaper.market.run_scenario`, with ``external`` (shape ``(n_pools, n_steps + 1)``,
-    column 0 = ``price0``) in place of its GBM paths; the scenario acts on the traders only (its
-    volatility and crash change :func:`levpaper.market.external_paths`, which is not called).
-
-    Examples
-    --------
-    >>> cfg = MarketConfig(n_traders=50, n_steps=24)
-    >>> ext = 2500.0 * np.exp(np.linspace(0.0, -0.2, 25))[None, :]
-    >>> run_market(cfg, ext, seed=1).n_liquidations > 0
-    True
-    """
-    rng = np.random.default_rng(seed)
-    pop = make_population(config, scenario, rng)
-    return Market(config, pop, external, scenario, control).run()
 
 
 def backtest(

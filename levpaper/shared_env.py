@@ -221,7 +221,7 @@ class SharedPoolEnv:
         for i, s in enumerate(seeds):
             if s is not None or self._rngs[i] is None:
                 self._rngs[i] = seeding.np_random(s)[0]
-                self._stream[i] = mk.stream_start(self.config.process)
+                self._stream[i] = mk.stream_start(self.config.process, self._rngs[i])
                 fresh = True
         if fresh:  # the streams stay in step: every pool starts a new block
             self._pos = BLOCK

@@ -243,8 +243,8 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
             if seeds[i] is not None or self._rngs[i] is None:
                 rng = self._rngs[i] = seeding.np_random(seeds[i])[0]
                 self._pos[i] = self._row_end[i]
-                self._series_pos[i] = 0
-                self._stream[i] = mk.stream_start(self.config.process)
+                self._stream[i] = mk.stream_start(self.config.process, rng)
+                self._series_pos[i] = int(self._stream[i]) if self._replay is not None else 0
                 if self._regime is not None:
                     self._stream[i] = mk.initial_regime(self._regime, rng)
         if isinstance(seed, int | np.integer):

@@ -24,7 +24,19 @@ Chapter 3 (seed 20260300, ``seeding="offset"``: training seed ``20260300 + k``):
   curriculum and adversarial, each evaluated calm and under the liquidation hunter;
 * ``ch3_shared_pool`` (3.3): one learner alone and three learners sharing a thin pool.
 
-The run functions :func:`market_run` and :func:`train_run` are pure functions of
+Section 4.4 (seed 20260400, real prices: the bundled BTC/USD candles,
+:func:`levpaper.data.load_btc_usd_hourly`):
+
+* ``ch4_real_market`` (4.4, the market of 4.3): one week on bootstrapped real prices of
+  2018-2022 against GBM paths at the history's volatility, paired (run ``k`` of both arms has
+  the same traders);
+* ``ch4_real_stress`` (4.4, the stress table's baseline cell): likewise, 1000 paired runs, for
+  the 95th percentile of bad debt;
+* ``ch4_real_backtest`` (4.4, the held-out backtest): the ES learner trained on
+  block-bootstrapped 2018-2020 prices and evaluated on every week of 2021-2022.
+
+The run functions :func:`market_run`, :func:`train_run`, :func:`real_market_run` and
+:func:`real_backtest_run` are pure functions of
 ``(config, cell, seed)``; :func:`market_summary`, :func:`train_results` and
 :func:`eval_outcomes` turn the table of :func:`levpaper.experiments.load` back into what the
 pages computed before.
@@ -33,11 +45,13 @@ pages computed before.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from levpaper._validate import FloatArray
 from levpaper.agents import FixedLeverage, Policy
 from levpaper.env import (
     LeveragedSwapConfig,
@@ -51,6 +65,7 @@ from levpaper.market import (
     BASELINE,
     Control,
     MarketConfig,
+    RunResult,
     run_scenario,
     standard_controls,
     standard_scenarios,
@@ -123,7 +138,10 @@ def market_run(config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any) ->
     }
     if overrides:
         market = dataclasses.replace(market, **overrides)
-    r = run_scenario(market, scenario, control, seed)
+    return _market_record(run_scenario(market, scenario, control, seed))
+
+
+def _market_record(r: RunResult) -> dict[str, Any]:
     return {
         "bad_debt": float(r.bad_debt),
         "liquidation_volume": float(r.liquidation_volume),
@@ -418,6 +436,113 @@ def rl_pool_run(config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any) -
     return rec
 
 
+@functools.lru_cache(maxsize=4)
+def _closes(first: int, last: int) -> FloatArray:
+    """The hourly closes of the bundled candles in the years ``first`` to ``last`` (read once
+    per process; read-only)."""
+    from levpaper.data import load_btc_usd_hourly
+
+    close = load_btc_usd_hourly().years(first, last).close
+    close.flags.writeable = False
+    return close
+
+
+def _history(config: Mapping[str, Any]) -> FloatArray:
+    """The closes of the years ``config["years"]`` (inclusive)."""
+    first, last = config["years"]
+    return _closes(int(first), int(last))
+
+
+def real_market_run(
+    config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any
+) -> dict[str, Any]:
+    """One market run on real or GBM external prices at the volatility of a real history.
+
+    ``config["market"]`` is the :class:`~levpaper.market.MarketConfig`; its ``sigma`` is
+    replaced by the annualised volatility of the hourly closes of ``config["years"]``. Cell
+    ``prices="bootstrap"``: the external prices are one path of a
+    :class:`~levpaper.replay.BlockBootstrap` of that history with blocks of
+    ``config["block"]`` hours (drawn from the first child of ``seed``), the same in every pool,
+    passed to :func:`levpaper.market.run_scenario` as ``paths``; ``prices="gbm"``: the
+    market's own GBM paths. The traders come from ``seed`` in both, so the two arms are paired.
+
+    Returns
+    -------
+    dict
+        The record of :func:`market_run`.
+
+    Examples
+    --------
+    >>> cfg = {"market": MarketConfig(n_traders=50, n_steps=24), "years": [2021, 2021],
+    ...        "block": 24}
+    >>> a = real_market_run(cfg, {"prices": "bootstrap"}, np.random.SeedSequence(0))
+    >>> b = real_market_run(cfg, {"prices": "gbm"}, np.random.SeedSequence(0))
+    >>> tuple(a) == MARKET_FIELDS == tuple(b)
+    True
+    """
+    from levpaper.replay import BlockBootstrap
+
+    boot = BlockBootstrap(_history(config), block=int(config["block"]))
+    market = dataclasses.replace(config["market"], sigma=boot.annual_volatility)
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    prices = cell["prices"]
+    if prices == "bootstrap":
+        paths = boot.market_paths(market, np.random.default_rng(ss.spawn(1)[0]))
+    elif prices == "gbm":
+        paths = None
+    else:
+        raise ValueError(f"cell prices must be 'bootstrap' or 'gbm', got {prices!r}")
+    return _market_record(run_scenario(market, BASELINE, None, ss, paths=paths))
+
+
+def real_backtest_run(
+    config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any
+) -> dict[str, Any]:
+    """Train the ES learner on bootstrapped real prices, backtest it on held-out weeks.
+
+    The training environment is ``config["train"].env`` with the external price one
+    :class:`~levpaper.replay.BlockBootstrap` path (blocks of ``config["block"]`` hours) of
+    ``config["boot_years"]`` years of hours drawn from the closes of ``config["fit"]``
+    (years, inclusive) and replayed with a uniform start per seeded episode
+    (:meth:`~levpaper.replay.BlockBootstrap.replay`); :func:`levpaper.training.train` runs
+    with the integer ``seed`` (the path is drawn from ``default_rng([seed, 1])``). The trained
+    policy is then run by :func:`levpaper.replay.backtest` on every week (``horizon`` hours)
+    of the closes of ``config["holdout"]`` (:func:`levpaper.replay.windows`).
+
+    Returns
+    -------
+    dict
+        ``weights`` (2, F), ``history`` (iterations,), and per held-out week ``log_growth``,
+        ``liquidated``, ``max_drawdown``, ``discounted_return``.
+
+    Examples
+    --------
+    >>> tiny = TrainConfig(iterations=2, population=2, episodes=2,
+    ...                    env=LeveragedSwapConfig(action_mode="box", horizon=24))
+    >>> cfg = {"train": tiny, "fit": [2020, 2020], "holdout": [2021, 2021], "block": 24,
+    ...        "boot_years": 1}
+    >>> rec = real_backtest_run(cfg, {"arm": "agent"}, 3)
+    >>> rec["weights"].shape[0], rec["log_growth"].shape
+    (2, (364,))
+    """
+    from levpaper.processes import HOURS_PER_YEAR
+    from levpaper.replay import BlockBootstrap, backtest, windows
+
+    base: TrainConfig = config["train"]
+    env = base.env
+    boot = BlockBootstrap(_history({"years": config["fit"]}), block=int(config["block"]))
+    n_steps = int(config["boot_years"]) * HOURS_PER_YEAR
+    replay = boot.replay(n_steps, np.random.default_rng([int(seed), 1]), horizon=env.horizon)
+    cfg = dataclasses.replace(base, env=dataclasses.replace(env, process=replay))
+    res = train(cfg, int(seed), progress=False)
+    weeks = windows(_history({"years": config["holdout"]}), env.horizon, s0=env.initial_price)
+    out = backtest(res.policy, env, weeks, gamma=cfg.gamma)
+    rec: dict[str, Any] = {"weights": res.policies[0].weights, "history": res.history[:, 0]}
+    for f in _OUTCOME_FIELDS:
+        rec[f] = getattr(out, f)
+    return rec
+
+
 # --- reading the tables back -----------------------------------------------------------------
 
 
@@ -686,6 +811,43 @@ def _rl() -> list[Experiment]:
     ]  # fmt: skip
 
 
+CH4_SEED = 20260400
+
+
+def _real() -> list[Experiment]:
+    week = MarketConfig(n_traders=500, n_steps=168, pool_liquidity=20e6, cooldown=None)
+    stress = MarketConfig(
+        n_traders=300, n_steps=96, n_pools=4, pool_liquidity=5e6, cooldown=None, eta=0.5,
+        breaker_theta=2.0,
+    )  # fmt: skip
+    arms = grid(prices=["bootstrap", "gbm"])
+    history = {"years": [2018, 2022], "block": 168}
+    learner = TrainConfig(
+        env=LeveragedSwapConfig(action_mode="box", horizon=168), iterations=30, population=10,
+        episodes=10,
+    )  # fmt: skip
+    fn = "levpaper.experiments.book:real_market_run"
+    return [
+        Experiment(
+            "ch4_real_market", fn, arms, n_seeds=200, base_seed=CH4_SEED,
+            config={"market": week, **history},
+            description="section 4.4: the market of 4.3 on bootstrapped real weeks and on GBM",
+        ),
+        Experiment(
+            "ch4_real_stress", fn, arms, n_seeds=1000, base_seed=CH4_SEED + 1,
+            config={"market": stress, **history},
+            description="section 4.4: the stress table's baseline cell on real prices and GBM",
+        ),
+        Experiment(
+            "ch4_real_backtest", "levpaper.experiments.book:real_backtest_run",
+            [{"arm": "agent"}], n_seeds=10, base_seed=CH4_SEED, seeding="offset",
+            config={"train": learner, "fit": [2018, 2020], "holdout": [2021, 2022],
+                    "block": 168, "boot_years": 5},
+            description="section 4.4: ES learner trained on bootstrapped 2018-2020, 2021-22 weeks",
+        ),
+    ]  # fmt: skip
+
+
 def book_experiments() -> list[Experiment]:
     """Every experiment of the book, sorted by name."""
-    return sorted(_ch3() + _ch5() + _rl(), key=lambda e: e.name)
+    return sorted(_ch3() + _ch5() + _real() + _rl(), key=lambda e: e.name)
