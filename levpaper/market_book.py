@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import copy
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -48,14 +47,34 @@ Liquidation = tuple[int, int, float, float, float, float, float, float, float, b
 equity at the mark, penalty, bad debt, induced."""
 
 
-class _Queue(NamedTuple):
-    """One side's liquidation queue in a pool: traders in order and their positions (floats)."""
+class _Queue:
+    """One side's liquidation queue in a pool: traders in order and their positions, as Python
+    lists converted lazily (a cascade reads only the head of a queue of thousands)."""
 
-    trader: list[int]
-    q: list[float]
-    n: list[float]
-    c: list[float]
-    primary: list[bool]  # below maintenance at the mark at the start of the cascade
+    __slots__ = ("_arrays", "_k", "c", "n", "primary", "q", "size", "trader")
+
+    def __init__(
+        self, k: IntArray, q: FloatArray, n: FloatArray, c: FloatArray, below: BoolArray
+    ) -> None:
+        self._k, self._arrays, self.size = k, (q, n, c, below), int(k.shape[0])
+        self.trader: list[int] = []
+        self.q: list[float] = []
+        self.n: list[float] = []
+        self.c: list[float] = []
+        self.primary: list[bool] = []  # below maintenance at the mark at the start of the cascade
+
+    def reach(self, i: int) -> None:
+        """Convert the queue up to entry ``i`` (< ``size``)."""
+        have = len(self.trader)
+        if i < have:
+            return
+        part = self._k[have : min(self.size, max(2 * have, 16, i + 1))]
+        q, n, c, below = self._arrays
+        self.trader.extend(part.tolist())
+        self.q.extend(q[part].tolist())
+        self.n.extend(n[part].tolist())
+        self.c.extend(c[part].tolist())
+        self.primary.extend(below[part].tolist())
 
 
 def _liquidation_queues(
@@ -80,10 +99,7 @@ def _liquidation_queues(
     si = np.flatnonzero(live & (side < 0))
     si = si[np.argsort(liq[si], kind="stable")]
 
-    def queue(k: IntArray) -> _Queue:
-        return _Queue(k.tolist(), q[k].tolist(), n[k].tolist(), c[k].tolist(), below[k].tolist())
-
-    return queue(li), queue(si)
+    return _Queue(li, q, n, c, below), _Queue(si, q, n, c, below)
 
 
 def limit_orders(
@@ -506,16 +522,18 @@ class MarketBook:
         out: list[Liquidation] = []
         payouts: list[float] = []
         kl = ks = 0
-        n_l, n_s = len(longs.trader), len(shorts.trader)
+        n_l, n_s = longs.size, shorts.size
         try:
             while True:
                 p = y / x if spot_mark else mark
                 cand_l = cand_s = False
                 if kl < n_l:
+                    longs.reach(kl)
                     nl = longs.q[kl] * p
                     el = longs.c[kl] + (nl - longs.n[kl])
                     cand_l = kernel.liquidatable(el, nl, m)
                 if ks < n_s:
+                    shorts.reach(ks)
                     ns = shorts.q[ks] * p
                     es = shorts.c[ks] + (shorts.n[ks] - ns)
                     cand_s = kernel.liquidatable(es, ns, m)

@@ -12,6 +12,8 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from levpaper import kernel
 from levpaper.market import (
@@ -73,6 +75,44 @@ def test_limit_orders_scales_each_side_pro_rata_and_never_cuts_reductions() -> N
     # a cap that does not bind changes nothing, to the bit
     out, scale, rej = limit_orders(want, q, side, live, P0, 1e5, 1e3, 1e3)
     assert out.tolist() == want.tolist() and scale.tolist() == [1.0] * 5 and rej == 0.0
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1.0, -1.0]), st.floats(0.0, 5.0), st.floats(-5.0, 5.0)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.one_of(st.none(), st.floats(1e-4, 0.2)),
+    st.one_of(st.none(), st.floats(1e-4, 0.05)),
+)
+def test_limit_orders_invariants(
+    rows: list[tuple[float, float, float]], oi_cap: float | None, position_cap: float | None
+) -> None:
+    side = np.array([r[0] for r in rows])
+    q = np.array([r[1] for r in rows])
+    want = np.array([r[2] for r in rows])
+    live = q > 0
+    mark, depth = 100.0, 1e4
+    out, scale, rej = limit_orders(want, q, side, live, mark, depth, oi_cap, position_cap)
+    dq, new = side * want, side * out
+    grow = dq > 0
+    np.testing.assert_array_equal(out[~grow], want[~grow])  # reductions and zeros untouched
+    assert np.all((new[grow] >= 0) & (new[grow] <= dq[grow] * (1 + 1e-12)))  # cut, never turned
+    assert np.all((scale >= 0) & (scale <= 1 + 1e-12))
+    np.testing.assert_allclose(scale[grow] * dq[grow], new[grow], rtol=1e-12, atol=1e-12)
+    assert rej == pytest.approx(float((dq[grow] - new[grow]).sum()) * mark, rel=1e-9, abs=1e-9)
+    if position_cap is not None:  # a growing position ends at most at the cap (or where it was)
+        bound = np.maximum(position_cap * depth / mark, q)
+        assert np.all((q + new)[grow] <= bound[grow] * (1 + 1e-12) + 1e-12)
+    if oi_cap is not None:  # a side allowed to grow ends within its cap
+        keep = np.where(grow, new, 0.0)
+        cut = np.minimum(np.maximum(-dq, 0.0), q)
+        for s in (1.0, -1.0):
+            mine = side == s
+            if np.any(keep[mine] > 0):
+                oi = float((q - cut + keep)[mine].sum()) * mark
+                assert oi <= oi_cap * depth * (1 + 1e-9)
 
 
 def test_oi_cap_scales_the_openings_pro_rata_with_their_margin() -> None:
