@@ -528,12 +528,14 @@ class MarketBook:
                 p = y / x if spot_mark else mark
                 cand_l = cand_s = False
                 if kl < n_l:
-                    longs.reach(kl)
+                    if kl >= len(longs.q):
+                        longs.reach(kl)
                     nl = longs.q[kl] * p
                     el = longs.c[kl] + (nl - longs.n[kl])
                     cand_l = kernel.liquidatable(el, nl, m)
                 if ks < n_s:
-                    shorts.reach(ks)
+                    if ks >= len(shorts.q):
+                        shorts.reach(ks)
                     ns = shorts.q[ks] * p
                     es = shorts.c[ks] + (shorts.n[ks] - ns)
                     cand_s = kernel.liquidatable(es, ns, m)
