@@ -342,10 +342,12 @@ def test_pay_funding_moves_margin_from_the_paying_side_pro_rata() -> None:
     want = np.array([0.4, 0.2, -0.3])
     book.fill(0, 0, want, np.ones(3, dtype=bool), np.full(3, 100.0), book.clear(0, want))
     c0 = book.c[0].copy()
-    paid = book.pay_funding(0, 1e-3, P0)  # longs pay 0.1% of 1000 and 500 B
+    paid = book.pay_funding(np.array([1e-3]), np.array([P0]))  # longs pay 0.1% of 1000 and 500 B
     assert paid == pytest.approx(1.5, rel=1e-12)
     np.testing.assert_allclose(book.c[0] - c0, [-1.0, -0.5, 1.5], rtol=1e-12)
-    paid = book.pay_funding(0, -2e-3, P0)  # shorts pay 0.2% of 750 B, longs get 2/3 and 1/3
+    paid = book.pay_funding(
+        np.array([-2e-3]), np.array([P0])
+    )  # shorts pay 0.2% of 750 B, longs get 2/3 and 1/3
     np.testing.assert_allclose(book.c[0] - c0, [-1.0 + 1.0, -0.5 + 0.5, 1.5 - 1.5], atol=1e-12)
     assert book.conservation() < 1e-14
     book.funding_received += 1.0  # a payment that did not arrive is a residual
