@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import copy
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -48,14 +47,34 @@ Liquidation = tuple[int, int, float, float, float, float, float, float, float, b
 equity at the mark, penalty, bad debt, induced."""
 
 
-class _Queue(NamedTuple):
-    """One side's liquidation queue in a pool: traders in order and their positions (floats)."""
+class _Queue:
+    """One side's liquidation queue in a pool: traders in order and their positions, as Python
+    lists converted lazily (a cascade reads only the head of a queue of thousands)."""
 
-    trader: list[int]
-    q: list[float]
-    n: list[float]
-    c: list[float]
-    primary: list[bool]  # below maintenance at the mark at the start of the cascade
+    __slots__ = ("_arrays", "_k", "c", "n", "primary", "q", "size", "trader")
+
+    def __init__(
+        self, k: IntArray, q: FloatArray, n: FloatArray, c: FloatArray, below: BoolArray
+    ) -> None:
+        self._k, self._arrays, self.size = k, (q, n, c, below), int(k.shape[0])
+        self.trader: list[int] = []
+        self.q: list[float] = []
+        self.n: list[float] = []
+        self.c: list[float] = []
+        self.primary: list[bool] = []  # below maintenance at the mark at the start of the cascade
+
+    def reach(self, i: int) -> None:
+        """Convert the queue up to entry ``i`` (< ``size``)."""
+        have = len(self.trader)
+        if i < have:
+            return
+        part = self._k[have : min(self.size, max(2 * have, 16, i + 1))]
+        q, n, c, below = self._arrays
+        self.trader.extend(part.tolist())
+        self.q.extend(q[part].tolist())
+        self.n.extend(n[part].tolist())
+        self.c.extend(c[part].tolist())
+        self.primary.extend(below[part].tolist())
 
 
 def _liquidation_queues(
@@ -80,10 +99,7 @@ def _liquidation_queues(
     si = np.flatnonzero(live & (side < 0))
     si = si[np.argsort(liq[si], kind="stable")]
 
-    def queue(k: IntArray) -> _Queue:
-        return _Queue(k.tolist(), q[k].tolist(), n[k].tolist(), c[k].tolist(), below[k].tolist())
-
-    return queue(li), queue(si)
+    return _Queue(li, q, n, c, below), _Queue(si, q, n, c, below)
 
 
 def limit_orders(
@@ -117,6 +133,8 @@ def limit_orders(
     [0.2, 0.2, -0.1]
     """
     dq = side * want
+    if not np.any(dq > 0):  # nothing grows: nothing to cut
+        return want, np.ones_like(want), 0.0
     growth = np.maximum(dq, 0.0)
     keep = growth
     if position_cap is not None:
@@ -358,20 +376,39 @@ class MarketBook:
 
     def funding(self, rate: float, basis: str, marks: FloatArray, external: FloatArray) -> float:
         """One funding payment in every pool (:meth:`pay_funding`) at rate ``rate`` times the
-        basis: ``"imbalance"`` :math:`(OI_L - OI_S)/(OI_L + OI_S)` at the mark, ``"premium"``
-        :math:`(P_\text{mark} - p)/p`. Returns the total paid."""
-        total = 0.0
-        for j in range(self.x.shape[0]):
-            mark = float(marks[j])
-            if basis == "premium":
-                b = (mark - float(external[j])) / float(external[j])
-            else:
-                notional = np.where(self.is_open[j], self.q[j], 0.0) * mark
-                oi_l = float(notional[self.side > 0].sum())
-                oi_s = float(notional[self.side < 0].sum())
-                b = (oi_l - oi_s) / (oi_l + oi_s) if oi_l + oi_s > 0 else 0.0
-            total += self.pay_funding(j, rate * b, mark)
-        return total
+        basis: ``"imbalance"`` :math:`(OI_L - OI_S)/(OI_L + OI_S)` at the mark (0 without open
+        interest), ``"premium"`` :math:`(P_\\text{mark} - p)/p`. Returns the total paid."""
+        if basis == "premium":
+            b = (marks - external) / external
+        else:
+            notional = np.where(self.is_open, self.q, 0.0) * marks[:, None]
+            oi_l = np.where(self.side > 0, notional, 0.0).sum(axis=1)
+            oi_s = np.where(self.side < 0, notional, 0.0).sum(axis=1)
+            tot = oi_l + oi_s
+            b = np.where(tot > 0, (oi_l - oi_s) / np.where(tot > 0, tot, 1.0), 0.0)
+        return self.pay_funding(rate * b, marks)
+
+    def pay_funding(self, rates: FloatArray, marks: FloatArray) -> float:
+        """Funding in every pool at ``rates`` (per pool; > 0: longs pay, < 0: shorts pay): the
+        paying side pays ``|rate|`` times each position's notional at the pool's mark out of its
+        margin, the other side receives the pool's total pro rata to notional. No payment in a
+        pool where a side has no open interest. Returns the total paid."""
+        notional = np.where(self.is_open, self.q, 0.0) * marks[:, None]
+        payer = np.where(rates[:, None] > 0, self.side > 0, self.side < 0)
+        oi_pay = np.where(payer, notional, 0.0).sum(axis=1)
+        oi_get = np.where(payer, 0.0, notional).sum(axis=1)
+        ok = (rates != 0) & (oi_pay > 0) & (oi_get > 0)
+        if not ok.any():
+            return 0.0
+        paid = np.where(payer & ok[:, None], np.abs(rates)[:, None] * notional, 0.0)
+        total = paid.sum(axis=1)
+        share = notional / np.where(ok, oi_get, 1.0)[:, None]
+        got = np.where(~payer & ok[:, None], total[:, None] * share, 0.0)
+        self.c += got - paid
+        out = float(total.sum())
+        self.funding_paid += out
+        self.funding_received += float(got.sum())
+        return out
 
     def hunter_unwind(self, j: int) -> float:
         """The hunter trades its A in pool ``j`` back to 0 (buys back what it sold exact out, or
@@ -390,29 +427,6 @@ class MarketBook:
         self.hunter_a[j] = 0.0
         self.hunter_b += recv - pay
         return pay - recv
-
-    def pay_funding(self, j: int, rate: float, mark: float) -> float:
-        """Funding in pool ``j`` at ``rate`` (> 0: longs pay, < 0: shorts pay): the paying side
-        pays ``|rate|`` times each position's notional at ``mark`` out of its margin, the other
-        side receives the total pro rata to notional. Returns the total paid (0 when a side has
-        no open interest)."""
-        if rate == 0.0:
-            return 0.0
-        live = self.is_open[j]
-        notional = np.where(live, self.q[j] * mark, 0.0)
-        payer = self.side == (1.0 if rate > 0 else -1.0)
-        oi_pay = float(notional[payer].sum())
-        oi_get = float(notional[~payer].sum())
-        if oi_pay <= 0.0 or oi_get <= 0.0:
-            return 0.0
-        r = abs(rate)
-        paid = np.where(payer, r * notional, 0.0)
-        total = float(paid.sum())
-        got = np.where(payer, 0.0, total * (notional / oi_get))
-        self.c[j] += got - paid
-        self.funding_paid += total
-        self.funding_received += float(got.sum())
-        return total
 
     def clear(self, j: int, dq: FloatArray) -> float:
         """Net the signed A orders ``dq`` (buy > 0) of pool ``j`` into one swap through it and
@@ -532,16 +546,20 @@ class MarketBook:
         out: list[Liquidation] = []
         payouts: list[float] = []
         kl = ks = 0
-        n_l, n_s = len(longs.trader), len(shorts.trader)
+        n_l, n_s = longs.size, shorts.size
         try:
             while True:
                 p = y / x if spot_mark else mark
                 cand_l = cand_s = False
                 if kl < n_l:
+                    if kl >= len(longs.q):
+                        longs.reach(kl)
                     nl = longs.q[kl] * p
                     el = longs.c[kl] + (nl - longs.n[kl])
                     cand_l = kernel.liquidatable(el, nl, m)
                 if ks < n_s:
+                    if ks >= len(shorts.q):
+                        shorts.reach(ks)
                     ns = shorts.q[ks] * p
                     es = shorts.c[ks] + (shorts.n[ks] - ns)
                     cand_s = kernel.liquidatable(es, ns, m)

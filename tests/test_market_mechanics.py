@@ -12,6 +12,8 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from levpaper import kernel
 from levpaper.market import (
@@ -73,6 +75,44 @@ def test_limit_orders_scales_each_side_pro_rata_and_never_cuts_reductions() -> N
     # a cap that does not bind changes nothing, to the bit
     out, scale, rej = limit_orders(want, q, side, live, P0, 1e5, 1e3, 1e3)
     assert out.tolist() == want.tolist() and scale.tolist() == [1.0] * 5 and rej == 0.0
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1.0, -1.0]), st.floats(0.0, 5.0), st.floats(-5.0, 5.0)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.one_of(st.none(), st.floats(1e-4, 0.2)),
+    st.one_of(st.none(), st.floats(1e-4, 0.05)),
+)
+def test_limit_orders_invariants(
+    rows: list[tuple[float, float, float]], oi_cap: float | None, position_cap: float | None
+) -> None:
+    side = np.array([r[0] for r in rows])
+    q = np.array([r[1] for r in rows])
+    want = np.array([r[2] for r in rows])
+    live = q > 0
+    mark, depth = 100.0, 1e4
+    out, scale, rej = limit_orders(want, q, side, live, mark, depth, oi_cap, position_cap)
+    dq, new = side * want, side * out
+    grow = dq > 0
+    np.testing.assert_array_equal(out[~grow], want[~grow])  # reductions and zeros untouched
+    assert np.all((new[grow] >= 0) & (new[grow] <= dq[grow] * (1 + 1e-12)))  # cut, never turned
+    assert np.all((scale >= 0) & (scale <= 1 + 1e-12))
+    np.testing.assert_allclose(scale[grow] * dq[grow], new[grow], rtol=1e-12, atol=1e-12)
+    assert rej == pytest.approx(float((dq[grow] - new[grow]).sum()) * mark, rel=1e-9, abs=1e-9)
+    if position_cap is not None:  # a growing position ends at most at the cap (or where it was)
+        bound = np.maximum(position_cap * depth / mark, q)
+        assert np.all((q + new)[grow] <= bound[grow] * (1 + 1e-12) + 1e-12)
+    if oi_cap is not None:  # a side allowed to grow ends within its cap
+        keep = np.where(grow, new, 0.0)
+        cut = np.minimum(np.maximum(-dq, 0.0), q)
+        for s in (1.0, -1.0):
+            mine = side == s
+            if np.any(keep[mine] > 0):
+                oi = float((q - cut + keep)[mine].sum()) * mark
+                assert oi <= oi_cap * depth * (1 + 1e-9)
 
 
 def test_oi_cap_scales_the_openings_pro_rata_with_their_margin() -> None:
@@ -302,10 +342,12 @@ def test_pay_funding_moves_margin_from_the_paying_side_pro_rata() -> None:
     want = np.array([0.4, 0.2, -0.3])
     book.fill(0, 0, want, np.ones(3, dtype=bool), np.full(3, 100.0), book.clear(0, want))
     c0 = book.c[0].copy()
-    paid = book.pay_funding(0, 1e-3, P0)  # longs pay 0.1% of 1000 and 500 B
+    paid = book.pay_funding(np.array([1e-3]), np.array([P0]))  # longs pay 0.1% of 1000 and 500 B
     assert paid == pytest.approx(1.5, rel=1e-12)
     np.testing.assert_allclose(book.c[0] - c0, [-1.0, -0.5, 1.5], rtol=1e-12)
-    paid = book.pay_funding(0, -2e-3, P0)  # shorts pay 0.2% of 750 B, longs get 2/3 and 1/3
+    paid = book.pay_funding(
+        np.array([-2e-3]), np.array([P0])
+    )  # shorts pay 0.2% of 750 B, longs get 2/3 and 1/3
     np.testing.assert_allclose(book.c[0] - c0, [-1.0 + 1.0, -0.5 + 0.5, 1.5 - 1.5], atol=1e-12)
     assert book.conservation() < 1e-14
     book.funding_received += 1.0  # a payment that did not arrive is a residual
