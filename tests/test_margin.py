@@ -301,6 +301,12 @@ def test_partial_liquidation_whose_penalty_passes_the_equity_left_closes_all() -
     below the 4.5% penalty on the part closed. The engine then closes the rest too, and the
     settlement takes as penalty only the equity left (nothing to the trader, nothing from the
     fund). Uncapped, the penalty would exceed the equity and the fund would pay the difference.
+
+    Removing the cap of the settlement (:func:`levpaper.kernel.liquidation_penalty`) fails this
+    test. Removing only the cap of the partial step in ``Exchange`` (``penalty = rho * traded``)
+    cannot fail any test: the rest survives only if ``E1 - penalty >= m q1 P1 >= 0``, so a
+    surviving rest never has a penalty above its equity, and a rest that is closed is settled
+    again (with the capped penalty) on the whole close; this test pins that second path.
     """
     m, rho, target, fee = 0.05, 0.045, 0.06, 0.04
     cfg = MarginConfig(maintenance_rate=m, liquidation_penalty=rho, partial_target=target)
