@@ -143,3 +143,18 @@ def test_adapter_matches_sb3_dummy_vec_env_and_ppo_runs() -> None:
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(256)
     assert model.num_timesteps >= 256
+
+
+def test_sb3_policy_wraps_a_model_and_the_ppo_experiment_is_declared() -> None:
+    from levpaper.sb3 import SB3Policy, ppo_experiment
+
+    class Model:  # what SB3's predict returns: (actions, state)
+        def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[Any, None]:
+            return np.full((obs.shape[0], 2), 0.5, dtype=np.float32), None
+
+    obs = SB3VecEnvAdapter(3, CFG).reset()
+    np.testing.assert_array_equal(SB3Policy(Model()).act(obs), np.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match="model"):
+        SB3Policy(object())
+    exp = ppo_experiment(n_seeds=10, steps=10**6)
+    assert exp.n_runs == 10 and exp.config["steps"] == 10**6
