@@ -6,8 +6,14 @@ Without stable-baselines3 (it is the optional ``rl`` extra, not in the lock file
 checked against a local reference of SB3's ``DummyVecEnv`` step (``_ReferenceDummyVecEnv``, its
 semantics written out from SB3 2.x); with it installed, also against SB3's own ``DummyVecEnv``,
 SB3's ``check_env`` on the single environment, and a short PPO run through the adapter. The SB3
-part runs with ``python -m pytest tests/test_sb3.py`` in an environment holding the ``rl``
-extra (see CONTRIBUTING.md)."""
+part runs in an environment holding the ``rl`` extra, which ``make test`` does not install
+(from PyPI it is CUDA PyTorch, about 5 GB; PyTorch's CPU index was unreachable here)::
+
+    .venv/bin/uv venv .venv-rl
+    .venv/bin/uv pip install -p .venv-rl -r requirements/lock.txt "stable-baselines3>=2.3,<3"
+    .venv/bin/uv pip install -p .venv-rl --no-deps -e .
+    .venv-rl/bin/python -m pytest -p no:cacheprovider tests/test_sb3.py
+"""
 
 from __future__ import annotations
 
