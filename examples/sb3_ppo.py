@@ -2,7 +2,8 @@
 
 ``levpaper`` does not depend on stable-baselines3 or PyTorch; its own learner is the numpy
 evolution-strategies trainer of :mod:`levpaper.training`. This example shows that an external
-library trains on ``levpaper/LeveragedSwap-v0`` as it is, through the Gymnasium API, and compares
+library trains on ``levpaper/LeveragedSwap-v0`` as it is (SB3's ``check_env`` on the Gymnasium
+environment; training on the vector environment through :mod:`levpaper.sb3`), and compares
 the result with the flat policy on the same held-out seeds. Install the extra in a separate
 environment first::
 
@@ -22,6 +23,7 @@ import numpy as np
 
 import levpaper  # noqa: F401  (registers levpaper/LeveragedSwap-v0)
 from levpaper.env import ENV_ID
+from levpaper.sb3 import make_sb3_vec_env
 from levpaper.training import HELD_OUT_SEED
 
 
@@ -40,6 +42,7 @@ def main() -> int:
     parser.add_argument("--timesteps", type=int, default=20_000)
     parser.add_argument("--episodes", type=int, default=20, help="held-out evaluation episodes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--envs", type=int, default=16, help="copies of the vector env")
     args = parser.parse_args()
     try:
         from stable_baselines3 import PPO
@@ -54,7 +57,9 @@ def main() -> int:
     kwargs = {"action_mode": "box", "horizon": 168}
     env = gym.make(ENV_ID, **kwargs)
     check_env(env.unwrapped)
-    model = PPO("MlpPolicy", env, seed=args.seed, verbose=0)
+    # training on 16 copies of the numpy vector environment through the SB3 VecEnv adapter
+    venv = make_sb3_vec_env(args.envs, **kwargs)
+    model = PPO("MlpPolicy", venv, seed=args.seed, verbose=0)
     model.learn(total_timesteps=args.timesteps, progress_bar=False)
 
     def ppo(obs: np.ndarray) -> np.ndarray:

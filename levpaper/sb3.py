@@ -58,7 +58,14 @@ import numpy.typing as npt
 from levpaper.env import LeveragedSwapConfig, make_config
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
-__all__ = ["INFO_KEYS", "SB3VecEnvAdapter", "make_sb3_vec_env"]
+__all__ = [
+    "INFO_KEYS",
+    "SB3Policy",
+    "SB3VecEnvAdapter",
+    "make_sb3_vec_env",
+    "ppo_experiment",
+    "ppo_run",
+]
 
 StepReturn = tuple[
     npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_], list[dict[str, Any]]
@@ -265,3 +272,81 @@ def make_sb3_vec_env(
         ) from exc
     cls = type("LeveragedSwapSB3VecEnv", (SB3VecEnvAdapter, vec_env.VecEnv), {})
     return cls(num_envs, config, info_keys=info_keys, **overrides)
+
+
+class SB3Policy:
+    """A trained SB3 model as a batched :class:`levpaper.agents.Policy` (deterministic actions),
+    for :func:`levpaper.training.evaluate`."""
+
+    def __init__(self, model: Any) -> None:
+        if not callable(getattr(model, "predict", None)):
+            raise ValueError(f"model must have a predict(obs) method, got {model!r}")
+        self.model = model
+
+    def act(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """Box actions for ``obs`` of shape (N, 14)."""
+        batch = np.ascontiguousarray(np.atleast_2d(obs))
+        action = self.model.predict(batch, deterministic=True)[0]
+        return np.asarray(action, dtype=np.float64).reshape(batch.shape[0], -1)
+
+
+def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str, Any]:
+    """One PPO training run (SB3 ``MlpPolicy``, CPU, one torch thread) through
+    :func:`make_sb3_vec_env` on ``config["market"]`` (:func:`levpaper.experiments.book.rl_env`),
+    ``config["steps"]`` environment steps with ``config["n_envs"]`` copies, then the
+    deterministic policy evaluated on ``config["eval_episodes"]`` held-out episodes from
+    ``config["eval_start"]``, as :func:`levpaper.experiments.book.rl_run` records it
+    (``<market>_log_growth``, ``_liquidated``, ``_mean_leverage``), and the training time.
+
+    Needs the ``rl`` extra; a run function of :func:`ppo_experiment`.
+    """
+    import time
+
+    torch = importlib.import_module("torch")
+    ppo = importlib.import_module("stable_baselines3").PPO
+    from levpaper.experiments.book import rl_env
+    from levpaper.training import evaluate, held_out_seeds
+
+    torch.set_num_threads(1)
+    market = str(cell.get("market", config["market"]))
+    env = rl_env(market)
+    venv = make_sb3_vec_env(int(config["n_envs"]), env)
+    model = ppo("MlpPolicy", venv, seed=int(seed), device="cpu", verbose=0,
+                **dict(config.get("ppo", {})))  # fmt: skip
+    t0 = time.perf_counter()
+    model.learn(int(config["steps"]))
+    seconds = time.perf_counter() - t0
+    seeds = held_out_seeds(int(config["eval_episodes"]), start=int(config["eval_start"]))
+    out = evaluate(SB3Policy(model), env, seeds).outcomes
+    return {
+        f"{market}_log_growth": out.log_growth,
+        f"{market}_liquidated": out.liquidated,
+        f"{market}_mean_leverage": out.mean_leverage,
+        "train_seconds": seconds,
+    }
+
+
+def ppo_experiment(n_seeds: int = 10, steps: int = 1_000_000, name: str = "rl_ppo") -> Any:
+    """The PPO experiment of issue 16: ``n_seeds`` seeds of ``steps`` environment steps on the
+    strong-drift market (the market of ``rl_schemes``), evaluated as ``rl_schemes`` is.
+
+    Not registered with the book (its run function needs the ``rl`` extra, which the book's
+    environment does not install): run it where the extra is installed with
+    ``levpaper.experiments.run(ppo_experiment())``; the artifact goes to ``artifacts/rl_ppo``.
+
+    Examples
+    --------
+    >>> ppo_experiment().n_runs
+    10
+    """
+    from levpaper.experiments.book import RL_SEED
+    from levpaper.experiments.core import Experiment
+
+    return Experiment(
+        name, "levpaper.sb3:ppo_run", [{"arm": "ppo", "market": "strong_drift"}],
+        n_seeds=n_seeds, base_seed=RL_SEED, seeding="offset",
+        config={"market": "strong_drift", "steps": int(steps), "n_envs": 16,
+                "ppo": {"n_steps": 256, "batch_size": 256}, "eval_episodes": 200,
+                "eval_start": RL_SEED},
+        description="issue 16: PPO (SB3) through the VecEnv adapter, strong-drift market",
+    )  # fmt: skip

@@ -6,8 +6,14 @@ Without stable-baselines3 (it is the optional ``rl`` extra, not in the lock file
 checked against a local reference of SB3's ``DummyVecEnv`` step (``_ReferenceDummyVecEnv``, its
 semantics written out from SB3 2.x); with it installed, also against SB3's own ``DummyVecEnv``,
 SB3's ``check_env`` on the single environment, and a short PPO run through the adapter. The SB3
-part runs with ``python -m pytest tests/test_sb3.py`` in an environment holding the ``rl``
-extra (see CONTRIBUTING.md)."""
+part runs in an environment holding the ``rl`` extra, which ``make test`` does not install
+(from PyPI it is CUDA PyTorch, about 5 GB; PyTorch's CPU index was unreachable here)::
+
+    .venv/bin/uv venv .venv-rl
+    .venv/bin/uv pip install -p .venv-rl -r requirements/lock.txt "stable-baselines3>=2.3,<3"
+    .venv/bin/uv pip install -p .venv-rl --no-deps -e .
+    .venv-rl/bin/python -m pytest -p no:cacheprovider tests/test_sb3.py
+"""
 
 from __future__ import annotations
 
@@ -143,3 +149,18 @@ def test_adapter_matches_sb3_dummy_vec_env_and_ppo_runs() -> None:
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(256)
     assert model.num_timesteps >= 256
+
+
+def test_sb3_policy_wraps_a_model_and_the_ppo_experiment_is_declared() -> None:
+    from levpaper.sb3 import SB3Policy, ppo_experiment
+
+    class Model:  # what SB3's predict returns: (actions, state)
+        def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[Any, None]:
+            return np.full((obs.shape[0], 2), 0.5, dtype=np.float32), None
+
+    obs = SB3VecEnvAdapter(3, CFG).reset()
+    np.testing.assert_array_equal(SB3Policy(Model()).act(obs), np.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match="model"):
+        SB3Policy(object())
+    exp = ppo_experiment(n_seeds=10, steps=10**6)
+    assert exp.n_runs == 10 and exp.config["steps"] == 10**6
