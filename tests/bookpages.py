@@ -13,7 +13,13 @@ def toc_docnames() -> list[str]:
     """Root, then every chapter followed by its sections, as ``_toc.yml`` lists them."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     names = [toc["root"]]
+
+    def walk(entry: dict[str, object]) -> None:  # a file, then its sections, at any depth
+        names.append(str(entry["file"]))
+        for sub in entry.get("sections", []):  # type: ignore[attr-defined]
+            walk(sub)
+
     for part in toc["parts"]:
         for chapter in part["chapters"]:
-            names += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
+            walk(chapter)
     return names
