@@ -49,9 +49,12 @@ Discretisation
     linearly on a state grid (the action grid extended to :math:`1/m`, the leverage at which a
     survivor's equity reaches the maintenance margin). Because the reward is additive in log
     wealth, the value of an action splits into the rebalancing cost, which is exact at any
-    current leverage, and a continuation :math:`G(s, a)` that depends only on the target:
-    :math:`V(s, \ell) = \max_a [\ln(1 - \kappa(\ell, a)) + G(s, a)]`. The oracle's policy
-    (:class:`OraclePolicy`) is greedy in that form at the trader's actual leverage.
+    current leverage, and a continuation :math:`G(s, x)` that depends only on the leverage
+    :math:`x` after the trade, tabulated on the state grid: :math:`V(s, \ell) = \max(G(s, \ell),
+    \max_a [\ln(1 - \kappa(\ell, a)) + G(s, a)])`, the first term holding the position (the
+    no-trade region a fee makes optimal; beyond the cap too, as in the environment, unless
+    ``hold_beyond_cap=False``). The oracle's policy (:class:`OraclePolicy`) is greedy in that
+    form at the trader's actual leverage.
 
 Formulations
     :func:`solve_finite_horizon` -- backward induction over :math:`T` steps, exact for the
@@ -1088,7 +1091,8 @@ class PolicyEvaluation(NamedTuple):
     price_log_return : ndarray, shape (n_paths, K)
         Per path and market state :math:`k`, the log return of the (external) price over the
         path's steps in state :math:`k` (for GARCH, in bucket :math:`k`): over the whole horizon
-        when the path is not ended early, control variates of known means
+        in :func:`simulate_policy`, until the episode's end in :func:`simulate_in_env` (the whole
+        horizon when no episode ends early); control variates of known means
         (:meth:`DecisionProblem.price_log_return_mean`); NaN in the discretised model, whose
         return nodes depend on the action.
     """
@@ -1254,8 +1258,8 @@ def simulate_policy(
         safe = np.where(liq, 1.0, gross)
         step_log = step_log + np.where(liq, res, np.log(np.maximum(safe, 1e-300)))
         logw = np.where(alive, logw + step_log, logw)
-        if continuous:
-            logp[rows, regime] += np.where(alive, np.log(big_r), 0.0)
+        if continuous:  # the price goes on after a liquidation: the control covers every step
+            logp[rows, regime] += np.log(big_r)
         liquidated |= liq_now
         alive &= ~liq
         if continuous:

@@ -35,8 +35,12 @@ Section 4.4 (seed 20260400, real prices: the bundled BTC/USD candles,
 * ``ch4_real_backtest`` (4.4, the held-out backtest): the ES learner trained on
   block-bootstrapped 2018-2020 prices and evaluated on every week of 2021-2022.
 
-The run functions :func:`market_run`, :func:`train_run`, :func:`real_market_run` and
-:func:`real_backtest_run` are pure functions of
+* ``ch3_oracle`` (3.2): the oracle of :mod:`levpaper.oracle` and the baselines (Kelly,
+  :math:`L^*`, fixed leverage) in the regime-switching and drifting GARCH markets, and the
+  oracle in the vector environment, 10 seeds of 400 paths of a week (:func:`oracle_run`).
+
+The run functions :func:`market_run`, :func:`train_run`, :func:`oracle_run`,
+:func:`real_market_run` and :func:`real_backtest_run` are pure functions of
 ``(config, cell, seed)``; :func:`market_summary`, :func:`train_results` and
 :func:`eval_outcomes` turn the table of :func:`levpaper.experiments.load` back into what the
 pages computed before.
@@ -51,6 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from levpaper import oracle as orc
 from levpaper._validate import FloatArray
 from levpaper.agents import FixedLeverage, Policy
 from levpaper.env import (
@@ -543,6 +548,76 @@ def real_backtest_run(
     return rec
 
 
+ORACLE_POLICIES = (
+    "oracle", "oracle_env", "kelly_band", "lstar_0.01_band", "lstar_0.02", "lstar_0.02_band",
+    "fixed_1_band",
+)  # fmt: skip
+r"""The arms of ``ch3_oracle``: ``oracle_env`` is the oracle run in the vector environment,
+``_band`` a no-trade band of 20%, ``lstar_K`` the paper's :math:`L^*` with :math:`\kappa = K`."""
+
+
+def oracle_policy(name: str, problem: orc.DecisionProblem, sol: orc.OracleSolution) -> Any:
+    """The policy of an arm of ``ch3_oracle`` (see :data:`ORACLE_POLICIES`)."""
+    band = 0.2 if name.endswith("_band") else 0.0
+    core = name.removesuffix("_band")
+    if core.startswith("oracle"):
+        return orc.OraclePolicy(sol)
+    if core == "kelly":
+        return orc.KellyRule(problem.mu, cap=problem.cap, band=band)
+    if core.startswith("lstar_"):
+        return orc.PaperRule(float(core[6:]), dt=problem.dt, cap=problem.cap, band=band)
+    if core.startswith("fixed_"):
+        return orc.ConstantLeverage(float(core[6:]), band=band)
+    raise ValueError(f"policy must be one of {ORACLE_POLICIES}, got {name!r}")
+
+
+def oracle_run(config: Mapping[str, Any], cell: Mapping[str, Any], seed: Any) -> dict[str, Any]:
+    r"""One arm of ``ch3_oracle`` on ``n_paths`` paths of ``horizon`` hours.
+
+    The market is :func:`levpaper.env.market_config` ``(cell["market"])`` with the whole capital
+    as margin; the decision problem is :meth:`levpaper.oracle.DecisionProblem.from_config` with
+    the grid ``leverage_grid(grid_cap, grid_step)`` and solved over the horizon. The arm runs in
+    the problem's continuous model (:func:`levpaper.oracle.simulate_policy`, exact returns; the
+    generator seeded ``seed``, so every arm of a seed sees the same prices) or, for
+    ``oracle_env``, in the vector environment (:func:`levpaper.oracle.simulate_in_env`).
+
+    Returns
+    -------
+    dict
+        ``log_growth`` (mean over the paths of :math:`\ln(W_T/W_0)`), ``cv_log_growth`` (the
+        same with the price's log returns as control variates: per regime for regime switching,
+        summed for GARCH), their standard errors ``se`` and ``cv_se``, ``liquidation_rate``, and
+        ``dp_value`` (the DP's value from flat, stationary start).
+    """
+    from levpaper.evaluation import control_variate_mean
+
+    horizon = int(config["horizon"])
+    cfg = market_config(cell["market"], initial_margin_fraction=1.0, horizon=horizon)
+    grid = orc.leverage_grid(float(config["grid_cap"]), float(config["grid_step"]))
+    problem = orc.DecisionProblem.from_config(cfg, grid=grid, n_buckets=int(config["n_buckets"]))
+    sol = orc.solve_finite_horizon(problem, horizon)
+    policy = oracle_policy(cell["policy"], problem, sol)
+    n = int(config["n_paths"])
+    if cell["policy"] == "oracle_env":
+        ev = orc.simulate_in_env(cfg, policy, n, seed=int(seed), problem=problem)
+    else:
+        ev = orc.simulate_policy(
+            problem, policy, n, horizon, np.random.default_rng(int(seed)), continuous=True
+        )
+    garch = problem.garch_variances is not None
+    controls = ev.price_log_return.sum(axis=1) if garch else ev.price_log_return
+    means = problem.price_log_return_mean(horizon, by_state=not garch)
+    cv = control_variate_mean(ev.log_growth, controls, means)
+    return {
+        "log_growth": ev.mean,
+        "se": ev.se,
+        "cv_log_growth": cv.estimate,
+        "cv_se": (cv.high - cv.estimate) / 1.959963984540054,
+        "liquidation_rate": ev.liquidation_rate,
+        "dp_value": sol.start_value,
+    }
+
+
 # --- reading the tables back -----------------------------------------------------------------
 
 
@@ -848,6 +923,18 @@ def _real() -> list[Experiment]:
     ]  # fmt: skip
 
 
+def _oracle() -> list[Experiment]:
+    config = {"horizon": 168, "n_paths": 400, "grid_cap": 10.0, "grid_step": 0.2, "n_buckets": 9}
+    return [
+        Experiment(
+            "ch3_oracle", "levpaper.experiments.book:oracle_run",
+            grid(market=["regimes", "garch_drift"], policy=list(ORACLE_POLICIES)),
+            n_seeds=10, base_seed=CH3_SEED, config=config, seeding="offset",
+            description="section 3.2: the oracle against Kelly, L* and fixed leverage",
+        ),
+    ]  # fmt: skip
+
+
 def book_experiments() -> list[Experiment]:
     """Every experiment of the book, sorted by name."""
-    return sorted(_ch3() + _ch5() + _real() + _rl(), key=lambda e: e.name)
+    return sorted(_ch3() + _ch5() + _oracle() + _real() + _rl(), key=lambda e: e.name)
