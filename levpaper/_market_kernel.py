@@ -113,7 +113,7 @@ class ReplayPrices:
     >>> rng = np.random.default_rng(0)
     >>> [ReplayPrices(np.arange(1.0, 12.0), start="uniform", horizon=4).start_position(rng)
     ...  for _ in range(5)]
-    [5, 4, 4, 2, 2]
+    [5, 4, 3, 1, 2]
     """
 
     def __init__(

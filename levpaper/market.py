@@ -1865,7 +1865,9 @@ def run_scenario(
     >>> a.n_liquidations == b.n_liquidations > 0, bool(a.residual.max() < 1e-9)
     (True, True)
     >>> fall = 2500.0 * np.exp(np.linspace(0.0, -0.2, 49))[None, :]
-    >>> run_scenario(cfg, seed=3, paths=fall).n_liquidations > a.n_liquidations
+    >>> flat = np.full((1, 49), 2500.0)
+    >>> run_scenario(cfg, seed=3, paths=fall).n_liquidations > run_scenario(
+    ...     cfg, seed=3, paths=flat).n_liquidations
     True
     """
     rng = np.random.default_rng(seed)
