@@ -344,10 +344,10 @@ def paired_ratio_ci(
     (0.8, 0.8, 0.8, 'lower')
     >>> paired_ratio_ci([0.0, 0.0], [0.0, 0.0], "mean", rng=rng).verdict
     'equal'
-    >>> paired_ratio_ci([1.0, 2.0], [1.0], rng=rng)
+    >>> paired_ratio_ci([1.0, 2.0], [1.0, 2.0, 3.0], rng=rng)
     Traceback (most recent call last):
     ...
-    ValueError: a and b must have the same number of runs (paired), got 2 and 1
+    ValueError: a and b must have the same number of runs (paired), got 2 and 3
     """
     x = _sample("a", a)
     y = _sample("b", b)
