@@ -86,7 +86,9 @@ class RatioEstimate(NamedTuple):
     @property
     def verdict(self) -> str:
         """``"lower"`` if the interval lies below 1, ``"higher"`` if above, ``"unclear"`` if it
-        contains 1, ``"undefined"`` if the ratio does not exist (both arms 0: ``"equal"``).
+        contains 1, ``"same"`` if the ratio and its whole interval are exactly 1 (the arms agree
+        in every resample: the control never acted), ``"undefined"`` if the ratio does not
+        exist (both arms 0: ``"equal"``).
 
         Examples
         --------
@@ -94,9 +96,13 @@ class RatioEstimate(NamedTuple):
         'lower'
         >>> RatioEstimate(0.9, 0.7, 1.1, 1000, 10.0, 9.0).verdict
         'unclear'
+        >>> RatioEstimate(1.0, 1.0, 1.0, 1000, 9.0, 9.0).verdict
+        'same'
         """
         if not self.defined:
             return "equal" if self.a == 0.0 and self.b == 0.0 else "undefined"
+        if self.value == self.lower == self.upper == 1.0:
+            return "same"
         if self.upper < 1.0:
             return "lower"
         if self.lower > 1.0:
@@ -338,10 +344,10 @@ def paired_ratio_ci(
     (0.8, 0.8, 0.8, 'lower')
     >>> paired_ratio_ci([0.0, 0.0], [0.0, 0.0], "mean", rng=rng).verdict
     'equal'
-    >>> paired_ratio_ci([1.0, 2.0], [1.0], rng=rng)
+    >>> paired_ratio_ci([1.0, 2.0], [1.0, 2.0, 3.0], rng=rng)
     Traceback (most recent call last):
     ...
-    ValueError: a and b must have the same number of runs (paired), got 2 and 1
+    ValueError: a and b must have the same number of runs (paired), got 2 and 3
     """
     x = _sample("a", a)
     y = _sample("b", b)
