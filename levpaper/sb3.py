@@ -76,7 +76,8 @@ INFO_KEYS: tuple[str, ...] = ("wealth", "leverage", "liquidated")
 
 
 class SB3VecEnvAdapter:
-    """SB3's ``VecEnv`` interface over one :class:`LeveragedSwapVectorEnv` (module docstring).
+    """SB3's ``VecEnv`` interface over one
+    :class:`~levpaper.vector_env.LeveragedSwapVectorEnv` (module docstring).
 
     Duck-typed, so that it works and is tested without SB3; :func:`make_sb3_vec_env` makes it a
     ``VecEnv`` subclass for SB3's algorithms.
@@ -90,7 +91,7 @@ class SB3VecEnvAdapter:
     info_keys : sequence of str, default :data:`INFO_KEYS`
         Keys of the vector environment's ``info`` copied into ``infos[i]``.
     **overrides
-        Fields of the config, as for :class:`LeveragedSwapVectorEnv`.
+        Fields of the config, as for :class:`~levpaper.vector_env.LeveragedSwapVectorEnv`.
 
     Raises
     ------

@@ -98,8 +98,8 @@ if TYPE_CHECKING:
 
 CH3_SEED = 20260300
 RL_SEED = 20260316
-#: The strong-drift market of the training-scheme experiments: Kelly leverage mu/sigma^2 = 16x,
-#: so a 5x cap binds and leverage pays.
+#: The strong-drift market of the training-scheme experiments, with Kelly leverage
+#: mu/sigma^2 = 16x, so a 5x cap binds and leverage pays.
 STRONG_DRIFT = GBM(mu=1.0, sigma=0.25)
 CH5_SEED = 20260500
 #: The fields of a market run's record (those :func:`levpaper.market.run_many` collects).
@@ -720,7 +720,7 @@ def _scenarios(n_steps: int, names: Sequence[str]) -> list[Any]:
     return [by[n] for n in names]
 
 
-#: Runs per cell of the powered experiments of chapter 5 (issue 14): enough for a 99th
+#: Runs per cell of the powered experiments of chapter 5 (issue 14), enough for a 99th
 #: percentile from the 10 largest runs and a paired bootstrap interval on every ratio.
 CH5_RUNS = 1000
 #: Breaker thresholds of ``ch5_breaker_sweep`` besides the stress table's 2.
