@@ -1,7 +1,7 @@
 """Internal glue of the environments: the external price stream, seeds and leverage caps.
 
 The arithmetic is in :mod:`levpaper.kernel`, the observation and action tables in
-:mod:`levpaper.spaces` (both public); their names are re-exported here for old imports.
+:mod:`levpaper.spaces` (both public).
 
 The single environment steps in Python floats, the vector environment in float64 arrays; both
 use only ``+ - * /``, ``sqrt``, ``min``/``max``, ``abs`` and comparisons in the step, all of which
@@ -24,47 +24,13 @@ import numpy.typing as npt
 
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.processes import GARCH11, GBM, HOURLY_DT, MertonJumpDiffusion, RegimeSwitchingGBM
-from levpaper.spaces import (
-    BUY,
-    DISCRETE_ACTIONS,
-    DOWN,
-    FEATURES,
-    HIGH,
-    KEEP,
-    LOW,
-    MARGIN,
-    N_DISCRETE,
-    N_FEATURES,
-    OBS_HIGH,
-    OBS_LOW,
-    TINY,
-    UP,
-    ObservationScale,
-    fill_observation,
-)
 
 __all__ = [
     "BLOCK",
-    "BUY",
-    "DISCRETE_ACTIONS",
-    "DOWN",
-    "FEATURES",
-    "HIGH",
-    "KEEP",
-    "LOW",
-    "MARGIN",
-    "N_DISCRETE",
-    "N_FEATURES",
-    "OBS_HIGH",
-    "OBS_LOW",
-    "TINY",
-    "UP",
-    "ObservationScale",
     "PriceProcess",
     "ReplayPrices",
     "current_regime",
     "draw_block",
-    "fill_observation",
     "initial_regime",
     "initial_variance",
     "leverage_caps",

@@ -223,9 +223,9 @@ class LeveragedSwapConfig:
         Steps per episode (720 hourly steps = 30 days); the episode is truncated there.
     dt : float, default :data:`levpaper.processes.HOURLY_DT`
         Step in years, > 0.
-    process : GBM, MertonJumpDiffusion, GARCH11, RegimeSwitchingGBM or ReplayPrices, default \
-GBM(mu=0, sigma=0.8)
-        Law of the external price (annualised parameters), or a series to replay. A
+    process : GBM, MertonJumpDiffusion, GARCH11, RegimeSwitchingGBM or ReplayPrices
+        Law of the external price (annualised parameters), or a series to replay; default
+        ``GBM(mu=0, sigma=0.8)``. A
         :class:`levpaper.processes.RegimeSwitchingGBM` puts the regime of the coming step in
         ``info["regime"]`` (0 calm, 1 turbulent), not in the observation: an agent infers it
         from prices, as a trader would; the oracle (:mod:`levpaper.oracle`) is told it.

@@ -74,7 +74,12 @@ class Interval(NamedTuple):
 
     Attributes
     ----------
-    estimate, low, high : float
+    estimate : float
+        The point estimate.
+    low : float
+        Lower end of the interval.
+    high : float
+        Upper end of the interval.
     level : float
         Nominal coverage of ``[low, high]``.
     """
@@ -311,7 +316,7 @@ def t_interval(x: npt.ArrayLike, level: float = 0.95, *, allow_small: bool = Fal
         Independent runs (1-d), e.g. one score per seed or paired differences.
     level : float, default 0.95
     allow_small : bool, default False
-        Accept fewer than :data:`MIN_RUNS` (10) runs (at least 2).
+        Accept fewer than ``MIN_RUNS`` (10) runs (at least 2).
 
     Raises
     ------

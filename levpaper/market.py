@@ -119,9 +119,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from levpaper import _market_kernel as mk
 from levpaper import kernel
-from levpaper._market_kernel import OBS_HIGH, OBS_LOW
 from levpaper._validate import FloatArray, in_range, one_of, positive, positive_int
 from levpaper.agents import Policy as AgentPolicy
 from levpaper.market_book import MarketBook, limit_orders
@@ -132,6 +130,7 @@ from levpaper.risk import (
     p95_liquidation_volume,
     vol_adjusted_leverage,
 )
+from levpaper.spaces import OBS_HIGH, OBS_LOW, ObservationScale, fill_observation
 
 __all__ = [
     "AGENT",
@@ -948,7 +947,7 @@ class EnvPolicy:
         sigma = np.asarray(view.sigma, dtype=np.float64)[:, None]
         qp = q * p
         notional = np.abs(qp)
-        scale = mk.ObservationScale(
+        scale = ObservationScale(
             m, 1.0 / np.asarray(view.initial_wealth, dtype=np.float64), 1.0 / cfg.price0,
             cfg.price0 / cfg.pool_liquidity, 1.0 / cfg.pool_liquidity, 1.0 / cfg.dt,
             float(self.horizon), 1.0 / self.horizon,
@@ -958,7 +957,7 @@ class EnvPolicy:
         pool = (p, x, y, sigma * sigma * cfg.dt)  # v: the EWMA variance per step
         o = np.empty((_N_OBS, *shape))
         o[5] = notional * sigma * math.sqrt(cfg.dt) * scale.inv_c0
-        mk.fill_observation(
+        fill_observation(
             o, scale, pool, (q, equity - qp, wallet, equity, qp, notional), float(view.step),
             self.max_leverage, np.asarray(view.maintenance, dtype=np.float64)[:, None],
         )  # fmt: skip

@@ -586,8 +586,11 @@ class DecisionProblem:
 
     @property
     def state_grid(self) -> FloatArray:
-        """Leverages at which the value is tabulated: the action grid extended to :math:`\\pm 1/m`
-        on each side it covers (survivors' leverage drifts up to :math:`1/m`)."""
+        """Leverages at which the value is tabulated.
+
+        The action grid extended to :math:`\\pm 1/m` on each side it covers (survivors' leverage
+        drifts up to :math:`1/m`).
+        """
         m = self.maintenance_rate
         grid = self.leverage_grid
         parts = [grid]
@@ -741,9 +744,9 @@ class OracleSolution:
     problem : DecisionProblem
     values : ndarray, shape (K, S)
         Optimal value (expected log growth to the horizon, or discounted) at the start, per
-        market state and leverage of :attr:`state_grid`.
+        market state and leverage of ``state_grid``.
     continuation : ndarray, shape (T, K, S)
-        :math:`G_t(s, x)` per step at every leverage :math:`x` of :attr:`state_grid` after the
+        :math:`G_t(s, x)` per step at every leverage :math:`x` of ``state_grid`` after the
         trade (one step, ``T = 1``, for the discounted problem).
     policy : ndarray, shape (T, K, S)
         The optimal target leverage per step, state and current leverage (the policy table).
@@ -1082,8 +1085,10 @@ class PolicyEvaluation(NamedTuple):
         Mean log growth :math:`E[\\ln W_T/W_0]` over the paths.
     se : float
         Its Monte Carlo standard error, :math:`s/\\sqrt n`.
-    growth_per_year, se_per_year : float
-        The same per year, divided by :math:`T\\Delta t`.
+    growth_per_year : float
+        The mean per year, divided by :math:`T\\Delta t`.
+    se_per_year : float
+        Its standard error per year.
     liquidation_rate : float
         Share of paths liquidated.
     log_growth : ndarray, shape (n_paths,)

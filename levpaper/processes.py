@@ -671,7 +671,7 @@ class GARCH11:
 __all__ += ["CALM", "TURBULENT", "RegimeArray", "RegimeSwitchingGBM"]
 
 RegimeArray = np.ndarray[tuple[int, int], np.dtype[np.int8]]
-"""Regime paths: int8 of shape ``(n_paths, n_steps)``."""
+"""Regime paths, int8 of shape ``(n_paths, n_steps)``."""
 
 CALM: int = 0
 """Index of the calm regime of :class:`RegimeSwitchingGBM`."""
@@ -759,12 +759,12 @@ class RegimeSwitchingGBM:
 
     @property
     def mu(self) -> FloatArray:
-        """Annualised drift per regime, shape (2,): calm, turbulent."""
+        """Annualised drift per regime (calm, then turbulent), shape (2,)."""
         return np.array([self.mu_calm, self.mu_turbulent])
 
     @property
     def sigma(self) -> FloatArray:
-        """Annualised volatility per regime, shape (2,): calm, turbulent."""
+        """Annualised volatility per regime (calm, then turbulent), shape (2,)."""
         return np.array([self.sigma_calm, self.sigma_turbulent])
 
     @property
@@ -782,8 +782,10 @@ class RegimeSwitchingGBM:
 
     @property
     def stationary_distribution(self) -> FloatArray:
-        r"""The chain's stationary law :math:`(p_\downarrow, p_\uparrow)/(p_\uparrow +
-        p_\downarrow)`, shape (2,)."""
+        r"""The chain's stationary law, shape (2,).
+
+        It is :math:`(p_\downarrow, p_\uparrow)/(p_\uparrow + p_\downarrow)`.
+        """
         total = self.p_enter + self.p_exit
         return np.array([self.p_exit / total, self.p_enter / total])
 

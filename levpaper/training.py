@@ -267,7 +267,7 @@ class TrainConfig:
 
     @property
     def n_params(self) -> int:
-        """Parameters of one policy: ``2 * N_FEATURES`` (linear) or ``mlp_size(hidden)``."""
+        """Parameters of one policy, ``2 * N_FEATURES`` (linear) or ``mlp_size(hidden)``."""
         return 2 * N_FEATURES if self.policy == "linear" else mlp_size(self.hidden)
 
     def make_policy(self, weights: npt.ArrayLike) -> LinearPolicy | MLPPolicy:

@@ -227,22 +227,3 @@ def test_barrier_race_by_hand() -> None:
     assert out.tolist() == [0, 0, 1, 0, -1, 0, -1, 0] and ties == 1
     with pytest.raises(ValueError, match="up"):
         data.barrier_race(c, 0.9, 0.98, 3)
-
-
-def test_paired_ratio_ci_uses_the_pairing() -> None:
-    rng = np.random.default_rng(11)
-    common = rng.lognormal(0.0, 1.0, 400)  # the randomness both arms share
-    a, b = 1.5 * common * rng.lognormal(0, 0.05, 400), common
-    paired = data.paired_ratio_ci(a, b, np.mean, np.random.default_rng(0), n_boot=1000)
-    shuffled = rng.permutation(b)
-    unpaired = data.paired_ratio_ci(a, shuffled, np.mean, np.random.default_rng(0), n_boot=1000)
-    assert paired.low < 1.5 < paired.high
-    assert paired.high - paired.low < 0.3 * (unpaired.high - unpaired.low)
-    p95 = data.paired_ratio_ci(a, b, lambda x: float(np.quantile(x, 0.95)), rng, n_boot=500)
-    assert p95.low < p95.estimate < p95.high
-    with pytest.raises(ValueError, match="a and b"):
-        data.paired_ratio_ci(a, b[:-1], np.mean, rng)
-    with pytest.raises(ValueError, match="b"):
-        data.paired_ratio_ci(a, np.zeros_like(b), np.mean, rng)
-    with pytest.raises(ValueError, match="level"):
-        data.paired_ratio_ci(a, b, np.mean, rng, level=1.0)

@@ -267,3 +267,42 @@ def test_key_covers_the_library_code_the_run_function_imports(
     )
     assert exp.key() != before  # editing market.py makes the artifact stale
     assert toy().modules() == {}  # the toy imports no library module
+
+
+def test_key_covers_the_helpers_next_to_the_run_function(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper or constant the run function uses (directly or through another helper) is part
+    of its code; an unrelated definition of the same module is not."""
+    from levpaper.experiments import Experiment
+    from levpaper.experiments.core import local_dependencies
+
+    def write(scale: str, other: str) -> None:
+        (tmp_path / "helpers_mod.py").write_text(
+            textwrap.dedent(f"""
+            SCALE = {scale}
+            OTHER = {other}
+
+            def _inner(x):
+                return SCALE * x
+
+            def _outer(x):
+                return _inner(x) + 1
+
+            def run(config, cell, seed):
+                return {{"v": float(_outer(1))}}
+            """)
+        )
+        sys.modules.pop("helpers_mod", None)
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write("2.0", "1")
+    exp = Experiment("helpers", "helpers_mod:run", [{}], 2, 1)
+    from helpers_mod import run as fn
+
+    assert list(local_dependencies(fn)) == ["SCALE", "_inner", "_outer"]
+    before = exp.key()
+    write("2.0", "5")  # not used by run: same key
+    assert exp.key() == before
+    write("3.0", "1")  # used through _outer -> _inner: a new key
+    assert exp.key() != before

@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -45,7 +44,6 @@ __all__ = [
     "liquidation_frequency",
     "load_btc_usd_hourly",
     "newey_west_se",
-    "paired_ratio_ci",
     "read_candles",
     "split",
     "validate_candles",
@@ -555,53 +553,6 @@ def block_bootstrap_ci(
     alpha = 0.5 * (1.0 - lvl)
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return Interval(float(v.mean()), float(means.std(ddof=1)), float(lo), float(hi))
-
-
-def paired_ratio_ci(
-    a: npt.ArrayLike,
-    b: npt.ArrayLike,
-    statistic: Callable[[FloatArray], float],
-    rng: np.random.Generator,
-    *,
-    n_boot: int = 2000,
-    level: float = 0.95,
-) -> Interval:
-    r"""Bootstrap interval for :math:`s(a)/s(b)` of two paired samples (common random numbers).
-
-    Run :math:`k` of ``a`` and run :math:`k` of ``b`` share their randomness (the same seed, the
-    same traders), so the pairs :math:`(a_k, b_k)` are resampled together: ``n_boot`` times
-    :math:`n` indices are drawn with replacement and the ratio of ``statistic`` (for example
-    ``np.mean`` or the 95th percentile) on the two resampled samples is taken. The interval is
-    the percentile interval, the standard error the standard deviation of the bootstrap ratios.
-
-    Raises
-    ------
-    ValueError
-        If ``a`` and ``b`` are not 1-d of the same length >= 2, ``statistic(b)`` is 0, or a
-        parameter is out of range.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> b = rng.exponential(1.0, 500)
-    >>> ci = paired_ratio_ci(2.0 * b + rng.normal(0, 0.1, 500), b, np.mean, rng)
-    >>> round(ci.estimate, 1), ci.low < 2.0 < ci.high, ci.high - ci.low < 0.05
-    (2.0, True, True)
-    """
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise ValueError(f"a and b must be 1-d of one length >= 2, got {x.shape} and {y.shape}")
-    reps = positive_int("n_boot", n_boot)
-    lvl = float(in_range("level", level, 0.0, 1.0, low_closed=False, high_closed=False))
-    den = float(statistic(y))
-    if den == 0.0:
-        raise ValueError("b: statistic(b) is 0, the ratio is undefined")
-    idx = rng.integers(0, x.size, size=(reps, x.size))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.array([float(statistic(x[i])) / float(statistic(y[i])) for i in idx])
-    alpha = 0.5 * (1.0 - lvl)
-    lo, hi = np.quantile(ratios, [alpha, 1.0 - alpha])
-    return Interval(float(statistic(x)) / den, float(ratios.std(ddof=1)), float(lo), float(hi))
 
 
 def newey_west_se(x: npt.ArrayLike, lags: int) -> float:

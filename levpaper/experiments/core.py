@@ -294,6 +294,49 @@ def _module_digest(name: str) -> str:
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
 
 
+def local_dependencies(fn: Callable[..., Any]) -> dict[str, str]:
+    """The module-level definitions (functions, classes, assignments) of ``fn``'s module that
+    ``fn`` names, directly or through each other, with their source, sorted by name.
+
+    Names are read from the syntax tree, so a definition counts when its name appears in the
+    body of ``fn`` or of another dependency; imported names do not (the library modules are
+    covered by :meth:`Experiment.modules`).
+
+    Examples
+    --------
+    >>> from levpaper.experiments.toy import toy_run
+    >>> sorted(local_dependencies(toy_run)) == sorted(set(local_dependencies(toy_run)))
+    True
+    """
+    module = inspect.getmodule(fn)
+    path = inspect.getsourcefile(module) if module is not None else None
+    if path is None:
+        return {}
+    text = Path(path).read_text()
+    defs: dict[str, ast.AST] = {}
+    for node in ast.parse(text, filename=path).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Name):
+                        defs[sub.id] = node
+    root = getattr(fn, "__name__", "")
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        found = defs.get(todo.pop())
+        if found is None:
+            continue
+        for sub in ast.walk(found):
+            if isinstance(sub, ast.Name) and sub.id in defs and sub.id not in seen | {root}:
+                seen.add(sub.id)
+                todo.append(sub.id)
+    return {name: ast.get_source_segment(text, defs[name]) or "" for name in sorted(seen)}
+
+
 @dataclass(frozen=True, eq=False)
 class Experiment:
     """A named grid of runs: every cell (configuration x arms) with every seed.
@@ -456,8 +499,14 @@ class Experiment:
         }
 
     def source(self) -> str:
-        """The source code of the run function (``inspect.getsource``)."""
-        return inspect.getsource(import_function(self.function))
+        """The source code of the run function (``inspect.getsource``), followed by that of
+        every module-level definition of its module it uses, directly or through each other
+        (:func:`levpaper.experiments.local_dependencies`): a helper or a constant next to the
+        run function is part of its code."""
+        fn = import_function(self.function)
+        parts = [inspect.getsource(fn)]
+        parts += [f"# {name}\n{text}" for name, text in local_dependencies(fn).items()]
+        return "\n".join(parts)
 
     def modules(self) -> dict[str, str]:
         """SHA-256 of the source of every library module the run function's module imports
