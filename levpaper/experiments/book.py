@@ -19,7 +19,14 @@ Chapter 5 (seed 20260500, ``seeding="spawn"``: run ``k`` of every arm has the se
   :data:`CH5_BREAKER_THETAS` in three scenarios (no control and ``theta = 2`` are in the stress
   table);
 * ``ch5_entropy`` (5.2): the jump crash at pool correlation 0.9 and 0 x three target
-  entropies of the exposure (E18), 8 runs a cell on its own four-pool market.
+  entropies of the exposure (E18), 8 runs a cell on its own four-pool market;
+* ``ch5_mechanics`` (5.4): the uncontrolled market of the stress table in the baseline and
+  the jump crash with one venue mechanic changed a cell: liquidation checks
+  :data:`CH5_MONITOR_SUBSTEPS` times a step, the barrier tested within the step, the
+  open-interest caps of :data:`CH5_OI_CAPS`, arbitrage between liquidations (the hourly arm
+  is the stress table's);
+* ``ch5_venue`` (5.4): the controls of the stress table but the entropy arm, in the three
+  scenarios of section 5.1, at a venue's defaults (:func:`ch5_venue_market`).
 
 Chapter 3 (seed 20260300, ``seeding="offset"``: training seed ``20260300 + k``):
 
@@ -943,4 +950,65 @@ def _oracle() -> list[Experiment]:
 
 def book_experiments() -> list[Experiment]:
     """Every experiment of the book, sorted by name."""
-    return sorted(_ch3() + _ch5() + _oracle() + _real() + _rl(), key=lambda e: e.name)
+    exps = _ch3() + _ch5() + _ch5_mechanics(ch5_market()) + _oracle() + _real() + _rl()
+    return sorted(exps, key=lambda e: e.name)
+
+
+#: Liquidation checks per hourly price step in ``ch5_mechanics`` (1 h, 15, 5 and 1 minutes).
+CH5_MONITOR_SUBSTEPS = (4, 12, 60)
+#: Open-interest caps of ``ch5_mechanics``, each side's open interest as a fraction of the
+#: pool's B reserve.
+CH5_OI_CAPS = (0.05, 0.02, 0.01)
+#: The scenarios of ``ch5_mechanics``' sensitivity cells.
+_CH5_SENSITIVITY_SCENARIOS = ("baseline", "jump_crash")
+
+
+def ch5_venue_market() -> MarketConfig:
+    """:func:`ch5_market` with the venue defaults of :meth:`levpaper.market.MarketConfig.venue`
+    (maintenance at half the initial margin, 1.25% penalty, open-interest and position caps,
+    funding, a barrier test within the hour, impact-aware sizing, staggered entries and a
+    burn-in of one day).
+
+    Examples
+    --------
+    >>> v = ch5_venue_market()
+    >>> v.n_traders, v.barrier_bridge, v.impact_sizing, v.stagger, v.burn_in
+    (300, True, True, True, 24)
+    """
+    st = ch5_market()
+    return MarketConfig.venue(
+        n_traders=st.n_traders, n_steps=st.n_steps, n_pools=st.n_pools,
+        pool_liquidity=st.pool_liquidity, cooldown=st.cooldown, eta=st.eta,
+        breaker_theta=st.breaker_theta, check_conservation=True,
+    )  # fmt: skip
+
+
+def _ch5_mechanics(st: MarketConfig) -> list[Experiment]:
+    none = Control("none")
+    keys = ("monitor_substeps", "barrier_bridge", "oi_cap", "arbitrage_between_liquidations")
+    variants: list[dict[str, Any]] = [{"monitor_substeps": k} for k in CH5_MONITOR_SUBSTEPS]
+    variants += [{"barrier_bridge": True}] + [{"oi_cap": c} for c in CH5_OI_CAPS]
+    variants += [{"arbitrage_between_liquidations": True}]
+    cells = [
+        {"scenario": sc, "control": none, **{k: v.get(k) for k in keys}}
+        for sc in _scenarios(st.n_steps, _CH5_SENSITIVITY_SCENARIOS)
+        for v in variants
+    ]
+    venue = ch5_venue_market()
+    controls = [c for c in standard_controls(venue.n_pools) if c.name != "entropy"]
+    fn = "levpaper.experiments.book:market_run"
+    return [
+        Experiment(
+            "ch5_mechanics", fn, cells, n_seeds=CH5_RUNS, base_seed=CH5_SEED,
+            config={"market": st},
+            description="section 5.4: bad debt and cascades against the liquidation clock, the "
+                        "open-interest cap and arbitrage between liquidations (the plain arm "
+                        "is ch5_stress_table's)",
+        ),
+        Experiment(
+            "ch5_venue", fn,
+            grid(scenario=_scenarios(venue.n_steps, _CH5_SCENARIOS), control=controls),
+            n_seeds=CH5_RUNS, base_seed=CH5_SEED, config={"market": venue},
+            description="section 5.4: the controls of the stress table at a venue's defaults",
+        ),
+    ]  # fmt: skip
