@@ -44,6 +44,7 @@ PAPER_SECTIONS = {
 # continue the chapter's numbering and must come after every section of the paper.
 BOOK_SECTIONS = {
     "4.4": "On real prices",
+    "5.4": "The verdicts under a venue's mechanics",
 }
 APPENDICES = ["Equation ledger", "Errata", "Reproducibility", "How to cite", "References"]
 PLACEHOLDER = re.compile(r"\b(TODO|FIXME|TBD|placeholder|coming soon|lorem ipsum)\b", re.I)
