@@ -164,3 +164,24 @@ def test_nbval_fails_when_a_stored_number_is_changed(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout[-2000:]
     assert "1 failed" in result.stdout, result.stdout[-2000:]
     assert tampered in result.stdout
+
+
+def test_prose_after_a_parameter_list_moves_to_the_description() -> None:
+    """tools/sphinx_ext/numpydoc_prose.py (a local Sphinx extension of the build)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools" / "sphinx_ext"))
+    from numpydoc_prose import move_prose
+
+    doc = ["S.", "", "Parameters", "----------", "a, b : int", "    Two.", "",
+           "The a :math:`x`.", "", "Raises", "------", "ValueError"]  # fmt: skip
+    move_prose(doc)
+    assert doc[:4] == ["S.", "", "The a :math:`x`.", ""]
+    assert doc[4:9] == ["Parameters", "----------", "a, b : int", "    Two.", ""]
+    assert doc[9:] == ["Raises", "------", "ValueError"]
+    middle = ["Parameters", "----------", "x : float", "", "Text.", "", "y : int"]
+    move_prose(middle)  # a paragraph between entries is left where it is
+    assert middle == ["Parameters", "----------", "x : float", "", "Text.", "", "y : int"]
+    plain = ["Parameters", "----------", "x : float", "", "y", "    Why."]
+    move_prose(plain)  # an entry after a blank line stays an entry
+    assert plain == ["Parameters", "----------", "x : float", "", "y", "    Why."]
