@@ -7,6 +7,7 @@ toy run function (levpaper.experiments.toy), whose runs are made to last with ``
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -267,6 +268,46 @@ def test_key_covers_the_library_code_the_run_function_imports(
     )
     assert exp.key() != before  # editing market.py makes the artifact stale
     assert toy().modules() == {}  # the toy imports no library module
+
+
+def test_key_ignores_docstrings_comments_and_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prose is not code: rewording a docstring or a comment, or reformatting, keeps the key
+    (of the run function and of a library module); changing what the code computes does not."""
+    import levpaper.processes
+    from levpaper.experiments import Experiment, code_digest
+
+    def write(body: str) -> None:
+        (tmp_path / "prose_mod.py").write_text(textwrap.dedent(body))
+        sys.modules.pop("prose_mod", None)
+        importlib.invalidate_caches()
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write("""
+        def run(config, cell, seed):
+            \"\"\"One record.\"\"\"
+            return {"v": 2.0}  # two
+        """)
+    exp = Experiment("prose", "prose_mod:run", [{}], 2, 1)
+    before = exp.key()
+    write("""
+        def run(config, cell, seed):
+            \"\"\"A record of one number, reworded.\"\"\"
+            # a new comment
+            return {"v": 2.0}
+        """)
+    assert exp.key() == before
+    write("""
+        def run(config, cell, seed):
+            return {"v": 3.0}
+        """)
+    assert exp.key() != before
+    path = Path(levpaper.processes.__file__)
+    text = path.read_text()
+    doc = '"""' + text.split('"""')[1] + '"""'  # the module docstring
+    assert code_digest(text) == code_digest(text.replace(doc, '"""Reworded."""', 1))
+    assert code_digest(text) != code_digest(text.replace("np.sqrt(", "np.exp(", 1))
 
 
 def test_key_covers_the_helpers_next_to_the_run_function(

@@ -6,8 +6,9 @@ returns a small record. :func:`run` computes it and writes one artifact, ``artif
 (the records, sorted by run index, byte-identical whoever computed them) and
 ``artifacts/<name>.json`` (the manifest: the hash, the schema, counts, wall time and the command
 that regenerates it). The artifact is keyed by a SHA-256 of the canonical declaration,
-``levpaper.__version__`` and the run function's source: a second :func:`run` with nothing
-changed computes nothing.
+``levpaper.__version__``, the run function's code and that of the library modules it imports,
+read without docstrings or comments (:func:`code_digest`): a second :func:`run` with nothing
+changed computes nothing, and an edit of a docstring does not make an artifact stale.
 
 Runs go to Dask ``distributed``: a ``LocalCluster`` bound to 127.0.0.1 with one worker process
 per core by default, an existing cluster by scheduler address, or this process
@@ -48,6 +49,7 @@ from levpaper.experiments.core import (
     Verification,
     artifact_paths,
     canonical_json,
+    code_digest,
     default_root,
     grid,
     load,
@@ -69,6 +71,7 @@ __all__ = [
     "Verification",
     "artifact_paths",
     "canonical_json",
+    "code_digest",
     "default_root",
     "experiments",
     "get",

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import time
 import traceback
 import zipfile
@@ -247,14 +248,78 @@ def _is_module(name: str) -> bool:
         return False
 
 
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` without the docstrings of its module, classes and functions (in place)."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            if isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_digest(text: str, filename: str = "<source>") -> str:
+    """SHA-256 of the code of the Python source ``text``: its syntax tree without docstrings,
+    comments, layout or line numbers. Editing prose (a docstring, a comment) or reformatting
+    leaves it unchanged; any change to what the code computes changes it.
+
+    Examples
+    --------
+    >>> a = code_digest("def f(x):\\n    'Twice x.'\\n    return 2 * x  # double")
+    >>> a == code_digest("def f(x):\\n    return 2*x")
+    True
+    >>> a == code_digest("def f(x):\\n    return 3 * x")
+    False
+    """
+    tree = _strip_docstrings(ast.parse(text, filename=filename))
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+# Parsed library modules by the SHA-256 of their bytes: (imported levpaper modules, code digest).
+_PARSED: dict[str, tuple[tuple[str, ...], str]] = {}
+
+
+def _module_facts(name: str) -> tuple[tuple[str, ...], str] | None:
+    """The ``levpaper`` modules that module ``name`` imports and its :func:`code_digest`, or
+    None if it is not a Python source file. Cached by the file's content."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    raw = Path(spec.origin).read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    hit = _PARSED.get(sha)
+    if hit is not None:
+        return hit
+    text = raw.decode()
+    tree = ast.parse(text, filename=spec.origin)
+    deps: list[str] = []
+    for node in ast.walk(tree):
+        found: list[str] = []
+        if isinstance(node, ast.Import):
+            found = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found = [node.module]
+            found += [f"{node.module}.{a.name}" for a in node.names
+                      if _is_module(f"{node.module}.{a.name}")]  # fmt: skip
+        for dep in found:
+            if dep.startswith("levpaper.") and not dep.startswith("levpaper.experiments"):
+                if dep not in deps and _is_module(dep):
+                    deps.append(dep)
+    facts = (tuple(deps), code_digest(text, spec.origin))
+    _PARSED[sha] = facts
+    return facts
+
+
 def library_modules(module: str) -> list[str]:
     """The ``levpaper`` modules that ``module`` imports, directly or through each other (read
     from their import statements), without the package's ``__init__`` (which imports
     everything) and without :mod:`levpaper.experiments` itself; sorted.
 
-    The key of an experiment covers their source, so that a change to the library code a run
-    function calls (say :mod:`levpaper.market`) makes its artifact stale and ``make
-    experiments`` recomputes it.
+    The key of an experiment covers their code (:func:`code_digest`), so that a change to the
+    library code a run function calls (say :mod:`levpaper.market`) makes its artifact stale and
+    ``make experiments`` recomputes it, while an edit of a docstring or a comment does not.
 
     Examples
     --------
@@ -266,32 +331,20 @@ def library_modules(module: str) -> list[str]:
     seen: set[str] = set()
     todo = [module]
     while todo:
-        name = todo.pop()
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        facts = _module_facts(todo.pop())
+        if facts is None:
             continue
-        tree = ast.parse(Path(spec.origin).read_text(), filename=spec.origin)
-        for node in ast.walk(tree):
-            found: list[str] = []
-            if isinstance(node, ast.Import):
-                found = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found = [node.module]
-                found += [f"{node.module}.{a.name}" for a in node.names
-                          if _is_module(f"{node.module}.{a.name}")]  # fmt: skip
-            for dep in found:
-                if not dep.startswith("levpaper.") or dep.startswith("levpaper.experiments"):
-                    continue
-                if dep not in seen and _is_module(dep):
-                    seen.add(dep)
-                    todo.append(dep)
+        for dep in facts[0]:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
     return sorted(seen)
 
 
 def _module_digest(name: str) -> str:
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.origin is not None
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
+    facts = _module_facts(name)
+    assert facts is not None
+    return facts[1]
 
 
 def local_dependencies(fn: Callable[..., Any]) -> dict[str, str]:
@@ -509,15 +562,16 @@ class Experiment:
         return "\n".join(parts)
 
     def modules(self) -> dict[str, str]:
-        """SHA-256 of the source of every library module the run function's module imports
+        """:func:`code_digest` of every library module the run function's module imports
         (:func:`library_modules`), by module name."""
         module = self.function.split(":")[0]
         return {m: _module_digest(m) for m in library_modules(module)}
 
     def key(self) -> str:
-        """SHA-256 of the canonical declaration, ``levpaper.__version__``, the run function's
-        source and the source of the library modules it depends on (:meth:`modules`): the
-        artifact is current when its manifest holds this key.
+        """SHA-256 of the canonical declaration, ``levpaper.__version__``, the code of the run
+        function and its helpers (:meth:`source`) and of the library modules it depends on
+        (:meth:`modules`), code read as :func:`code_digest` does (without docstrings, comments
+        or layout): the artifact is current when its manifest holds this key.
 
         Examples
         --------
@@ -532,7 +586,7 @@ class Experiment:
             {
                 "declaration": self.declaration(),
                 "levpaper": __version__,
-                "source": self.source(),
+                "source": code_digest(textwrap.dedent(self.source()), self.function),
                 "modules": self.modules(),
             },
             sort_keys=True,
