@@ -191,6 +191,10 @@ def _int(name: str, value: object, low: int = 0) -> int:
 class MarketConfig:
     r"""Parameters of a market run.
 
+    The venue mechanics (from ``oi_cap`` on) are off by default (a run with all of them off is
+    bit for bit the run without them); :meth:`venue` turns them on with the values a venue
+    uses. Where each acts in a step is in the order of events of :mod:`levpaper.market`.
+
     Parameters
     ----------
     n_traders : int, default 1000
@@ -236,10 +240,6 @@ class MarketConfig:
     false_pause_horizon : int, default 24
     check_conservation : bool, default True
     conservation_tol : float, default 1e-9
-
-    The venue mechanics below are off by default (a run with all of them off is bit for bit the
-    run without them); :meth:`venue` turns them on with the values a venue uses. Where each acts
-    in a step is in the order of events of :mod:`levpaper.market`.
 
     oi_cap : float or None, default None
         Open-interest cap of each side of each pool, as a fraction of the pool's B reserve: the

@@ -698,6 +698,11 @@ class RegimeSwitchingGBM:
     :math:`1/p_\uparrow` (calm) and :math:`1/p_\downarrow` (turbulent) steps. Simulation on the
     grid is exact.
 
+    The defaults have a stationary turbulent share of 0.189, a stationary drift of 0.411, a
+    diffusive volatility :math:`\sqrt{\pi_0\sigma_0^2 + \pi_1\sigma_1^2}` of 0.793 (close to the
+    other models' 0.8), and Kelly leverages :math:`\mu_s/\sigma_s^2` of 2.4 (calm) and -0.18
+    (turbulent): a trader who knows the regime can beat any constant leverage.
+
     Parameters
     ----------
     mu_calm, mu_turbulent : float, default 0.6 and -0.4
@@ -712,11 +717,6 @@ class RegimeSwitchingGBM:
         lasts a week on average).
     dt : float, default :data:`HOURLY_DT`
         Step in years, > 0.
-
-    The defaults have a stationary turbulent share of 0.189, a stationary drift of 0.411, a
-    diffusive volatility :math:`\sqrt{\pi_0\sigma_0^2 + \pi_1\sigma_1^2}` of 0.793 (close to the
-    other models' 0.8), and Kelly leverages :math:`\mu_s/\sigma_s^2` of 2.4 (calm) and -0.18
-    (turbulent): a trader who knows the regime can beat any constant leverage.
 
     Raises
     ------

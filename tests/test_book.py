@@ -3,7 +3,10 @@ notebook is stored with its outputs, and nbval catches a stored number changed b
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 import re
 import shutil
 import subprocess
@@ -13,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 from bookpages import toc_docnames
+
+import levpaper
 
 ROOT = Path(__file__).resolve().parents[1]
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -166,22 +171,47 @@ def test_nbval_fails_when_a_stored_number_is_changed(tmp_path: Path) -> None:
     assert tampered in result.stdout
 
 
-def test_prose_after_a_parameter_list_moves_to_the_description() -> None:
-    """tools/sphinx_ext/numpydoc_prose.py (a local Sphinx extension of the build)."""
-    import sys
+_RULE = re.compile(r"^-{3,}$")
+# a numpydoc entry: ``name``, ``name : type``, ``a, b : type``, ``*args``, ``**kwargs``
+_ENTRY = re.compile(r"^\*{0,2}\w+(,\s*\*{0,2}\w+)*(\s+:(\s.*)?)?$")
 
-    sys.path.insert(0, str(ROOT / "tools" / "sphinx_ext"))
-    from numpydoc_prose import move_prose
 
-    doc = ["S.", "", "Parameters", "----------", "a, b : int", "    Two.", "",
-           "The a :math:`x`.", "", "Raises", "------", "ValueError"]  # fmt: skip
-    move_prose(doc)
-    assert doc[:4] == ["S.", "", "The a :math:`x`.", ""]
-    assert doc[4:9] == ["Parameters", "----------", "a, b : int", "    Two.", ""]
-    assert doc[9:] == ["Raises", "------", "ValueError"]
-    middle = ["Parameters", "----------", "x : float", "", "Text.", "", "y : int"]
-    move_prose(middle)  # a paragraph between entries is left where it is
-    assert middle == ["Parameters", "----------", "x : float", "", "Text.", "", "y : int"]
-    plain = ["Parameters", "----------", "x : float", "", "y", "    Why."]
-    move_prose(plain)  # an entry after a blank line stays an entry
-    assert plain == ["Parameters", "----------", "x : float", "", "y", "    Why."]
+def parameter_prose(doc: str) -> list[str]:
+    """Lines at the indentation of a ``Parameters`` section's entries that are not entries:
+    napoleon would read each as one more parameter name (its roles printed raw)."""
+    lines = inspect.cleandoc(doc).splitlines()
+    bad, inside = [], False
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if _RULE.match(nxt) and line.strip():
+            inside = line.strip() in {"Parameters", "Other Parameters", "Attributes"}
+            continue
+        if not inside or not line.strip() or line[0].isspace() or _RULE.match(line.strip()):
+            continue
+        if not _ENTRY.match(line.strip()):
+            bad.append(line.strip())
+    return bad
+
+
+def test_no_prose_inside_a_parameter_list() -> None:
+    """Every docstring of the library keeps its parameter lists to entries: prose belongs in
+    the description or in an entry's own text. (Found by this test: a paragraph after
+    ``RegimeSwitchingGBM``'s parameters printed raw ``:math:`` roles in the PDF.)"""
+    assert parameter_prose("S.\n\nParameters\n----------\nx : float\n    X.\n\nProse.\n") == [
+        "Prose."
+    ]
+    assert parameter_prose("S.\n\nParameters\n----------\na, b : int\n    T.\n*args\n") == []
+    found = {}
+    for info in pkgutil.walk_packages(levpaper.__path__, "levpaper."):
+        module = importlib.import_module(info.name)
+        objects = [module, *vars(module).values()]
+        objects += [m for o in list(objects) if inspect.isclass(o) for m in vars(o).values()]
+        for obj in objects:
+            target = obj.fget if isinstance(obj, property) else obj
+            mod = getattr(target, "__module__", None) or getattr(target, "__name__", None)
+            doc = getattr(target, "__doc__", None)
+            if (mod != info.name and target is not module) or not isinstance(doc, str):
+                continue
+            if bad := parameter_prose(doc):
+                found[f"{info.name}.{getattr(target, '__qualname__', '')}"] = bad
+    assert not found, found
