@@ -34,6 +34,7 @@ array([ 0.5, -0.5,  0. ,  0. ])
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import gymnasium as gym
@@ -239,14 +240,24 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
                     f"options['reset_mask'] must be a bool array of shape ({n},) with a True entry"
                 )
         idx = np.flatnonzero(mask)
+        # copies given the same seed in one call share one generator (a stream is a function of
+        # its seed): drawn once for all of them in _refill, split when they part (_share)
+        fresh: dict[int, tuple[np.random.Generator, float]] = {}
         for i in idx.tolist():
-            if seeds[i] is not None or self._rngs[i] is None:
-                rng = self._rngs[i] = seeding.np_random(seeds[i])[0]
+            s = seeds[i]
+            if s is not None or self._rngs[i] is None:
+                if s is not None and s in fresh:
+                    self._rngs[i], self._stream[i] = fresh[s]
+                else:
+                    rng = seeding.np_random(s)[0]
+                    start = mk.stream_start(self.config.process, rng)
+                    if self._regime is not None:
+                        start = mk.initial_regime(self._regime, rng)
+                    self._rngs[i], self._stream[i] = rng, start
+                    if s is not None:
+                        fresh[s] = (rng, start)
                 self._pos[i] = self._row_end[i]
-                self._stream[i] = mk.stream_start(self.config.process, rng)
                 self._series_pos[i] = int(self._stream[i]) if self._replay is not None else 0
-                if self._regime is not None:
-                    self._stream[i] = mk.initial_regime(self._regime, rng)
         if isinstance(seed, int | np.integer):
             super().reset(seed=int(seed))
         self._reset_state(idx)
@@ -492,11 +503,38 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
         e[idx] = self._cash[idx] + qpi
         nn[idx] = np.abs(qpi)
 
+    def _share(self, idx: npt.NDArray[np.intp]) -> tuple[list[np.random.Generator], list[int]]:
+        """The distinct generators of the copies ``idx`` and, per copy, the index of its own
+        among them. Copies that share a generator (seeded alike) have read the same blocks of the
+        same stream; if only some of them need the next block, they get a copy of the generator
+        at its current state, so that the others still draw that block from where they are."""
+        held = Counter(id(r) for r in self._rngs)
+        members: dict[int, list[int]] = {}
+        for i in idx.tolist():
+            members.setdefault(id(self._rngs[i]), []).append(i)
+        rngs: list[np.random.Generator] = []
+        which = np.empty(idx.size, dtype=np.intp)
+        where = {i: j for j, i in enumerate(idx.tolist())}
+        for key, group in members.items():
+            rng = self._rngs[group[0]]
+            assert rng is not None
+            if len(group) < held[key]:  # the group parts: these copies go on with a clone
+                clone = np.random.Generator(type(rng.bit_generator)())
+                clone.bit_generator.state = rng.bit_generator.state
+                rng = clone
+                for i in group:
+                    self._rngs[i] = clone
+            for i in group:
+                which[where[i]] = len(rngs)
+            rngs.append(rng)
+        return rngs, which.tolist()
+
     def _refill(self, idx: npt.NDArray[np.intp]) -> None:
-        rngs = [self._rngs[i] for i in idx.tolist()]
-        assert all(r is not None for r in rngs)
-        regimes = np.empty((idx.size, BLOCK), dtype=np.int8) if self._regime else None
-        state = self._stream[idx]
+        rngs, which = self._share(idx)
+        first = np.empty(len(rngs), dtype=np.intp)
+        first[which[::-1]] = idx[::-1]  # a copy of each generator: its stream state
+        regimes = np.empty((len(rngs), BLOCK), dtype=np.int8) if self._regime else None
+        state = self._stream[first]
         ratios, noise = mk.draw_block(
             self.config.process,
             rngs,
@@ -505,13 +543,14 @@ class LeveragedSwapVectorEnv(gym.vector.VectorEnv[Any, Any, Any]):
             self._noise is not None,
             regimes,
         )
+        rows = np.asarray(which, dtype=np.intp)
         if regimes is not None:
-            self._regimes[idx] = regimes
-        self._stream[idx] = state
+            self._regimes[idx] = regimes[rows]
+        self._stream[idx] = state[rows]
         if self._replay is None:
-            self._ratios[idx] = ratios
+            self._ratios[idx] = ratios[rows]
         if noise is not None and self._noise is not None:
-            self._noise[idx] = noise
+            self._noise[idx] = noise[rows]
         self._pos[idx] = self._row[idx]
 
     def _close(self, idx: npt.NDArray[np.intp], rate: float) -> tuple[FloatArray, FloatArray]:
