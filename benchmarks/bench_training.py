@@ -7,6 +7,9 @@ side by side (issue 16, item 7).
   everything a training iteration does (the ES noise, the policy evaluation of every candidate
   at every step, the environment, the ranks and the Adam update). Steps counted: ``iterations *
   N * horizon`` (no episode of these runs ends early).
+* **ES on 2 cores**: the same training in 2 processes at once (two seeds, as the experiments
+  layer trains them on its 2 workers), each warmed up and then started together; the row's
+  figure is the sum of the two processes' steps per second.
 * **PPO** (stable-baselines3 2.x, ``MlpPolicy``, CPU, one torch thread) through
   :func:`levpaper.sb3.make_sb3_vec_env` with 16 copies, ``model.learn`` timed (rollouts with the
   network's forward pass plus the gradient epochs). SB3 and PyTorch are the optional ``rl``
@@ -27,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import datetime  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -79,6 +83,32 @@ def bench_es(policy: str, population: int, episodes: int) -> float:
     return ES_ITERATIONS * population * episodes * HORIZON / best
 
 
+def _es_worker(policy: str, population: int, episodes: int, seed: int, barrier: Any,
+               out: Any) -> None:  # fmt: skip
+    env = market_config("garch_drift", action_mode="box", horizon=HORIZON, reward="log_wealth")
+    cfg = TrainConfig(env=env, iterations=ES_ITERATIONS, population=population,
+                      episodes=episodes, policy=policy, init_std=0.1)  # fmt: skip
+    train(cfg, seed, progress=False)  # warm-up
+    barrier.wait()
+    t0 = time.perf_counter()
+    train(cfg, seed, progress=False)
+    out.put(ES_ITERATIONS * population * episodes * HORIZON / (time.perf_counter() - t0))
+
+
+def bench_es_parallel(policy: str, population: int, episodes: int, processes: int = 2) -> float:
+    """Summed environment steps per second of ``processes`` concurrent :func:`train` runs."""
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(processes), ctx.Queue()
+    procs = [ctx.Process(target=_es_worker, args=(policy, population, episodes, k, barrier, out))
+             for k in range(processes)]  # fmt: skip
+    for p in procs:
+        p.start()
+    rates = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return float(sum(rates))
+
+
 def bench_ppo() -> dict[str, Any] | None:
     """PPO's steps per second (module docstring), or None when SB3 is not available."""
     args = [str(PPO_ENVS), str(PPO_STEPS)]
@@ -109,6 +139,12 @@ def main() -> None:
             rows.append({"learner": f"ES {policy}", "copies": pop * eps, "steps_per_s": sps})
             print(f"ES {policy:6s} N={pop * eps:5d}: {sps:12,.0f} env steps/s "
                   f"({sps / GOAL_ES:.3f} of the 5M/s goal)")  # fmt: skip
+        pop, eps = ES_SIZES[-1]
+        sps = bench_es_parallel(policy, pop, eps)
+        rows.append({"learner": f"ES {policy}, 2 processes", "copies": pop * eps,
+                     "steps_per_s": sps})  # fmt: skip
+        print(f"ES {policy:6s} N={pop * eps:5d} x 2 processes: {sps:12,.0f} env steps/s "
+              f"({sps / GOAL_ES:.3f} of the 5M/s goal on 2 cores)")  # fmt: skip
     ppo = bench_ppo()
     if ppo is None:
         print("PPO: not measured (stable-baselines3 not importable and LEVPAPER_RL_PYTHON unset)")
