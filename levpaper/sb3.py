@@ -297,12 +297,11 @@ def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str
     ``config["steps"]`` environment steps with ``config["n_envs"]`` copies, then the
     deterministic policy evaluated on ``config["eval_episodes"]`` held-out episodes from
     ``config["eval_start"]``, as :func:`levpaper.experiments.book.rl_run` records it
-    (``<market>_log_growth``, ``_liquidated``, ``_mean_leverage``), and the training time.
+    (``<market>_log_growth``, ``_liquidated``, ``_mean_leverage``). The training time is not
+    recorded: a record must be a pure function of the run's cell and seed.
 
     Needs the ``rl`` extra; a run function of :func:`ppo_experiment`.
     """
-    import time
-
     torch = importlib.import_module("torch")
     ppo = importlib.import_module("stable_baselines3").PPO
     from levpaper.experiments.book import rl_env
@@ -314,16 +313,13 @@ def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str
     venv = make_sb3_vec_env(int(config["n_envs"]), env)
     model = ppo("MlpPolicy", venv, seed=int(seed), device="cpu", verbose=0,
                 **dict(config.get("ppo", {})))  # fmt: skip
-    t0 = time.perf_counter()
     model.learn(int(config["steps"]))
-    seconds = time.perf_counter() - t0
     seeds = held_out_seeds(int(config["eval_episodes"]), start=int(config["eval_start"]))
     out = evaluate(SB3Policy(model), env, seeds).outcomes
     return {
         f"{market}_log_growth": out.log_growth,
         f"{market}_liquidated": out.liquidated,
         f"{market}_mean_leverage": out.mean_leverage,
-        "train_seconds": seconds,
     }
 
 
@@ -331,9 +327,10 @@ def ppo_experiment(n_seeds: int = 10, steps: int = 1_000_000, name: str = "rl_pp
     """The PPO experiment of issue 16: ``n_seeds`` seeds of ``steps`` environment steps on the
     strong-drift market (the market of ``rl_schemes``), evaluated as ``rl_schemes`` is.
 
-    Not registered with the book (its run function needs the ``rl`` extra, which the book's
-    environment does not install): run it where the extra is installed with
-    ``levpaper.experiments.run(ppo_experiment())``; the artifact goes to ``artifacts/rl_ppo``.
+    Registered with the book; its run function needs the ``rl`` extra (Stable-Baselines3 and
+    torch), which the book's environment does not install, so the experiment declares it in
+    :attr:`~levpaper.experiments.Experiment.requires`: the book reads the committed artifact
+    without it, and ``levpaper experiments run rl_ppo`` (or ``verify``) asks for the extra.
 
     Examples
     --------
@@ -350,4 +347,5 @@ def ppo_experiment(n_seeds: int = 10, steps: int = 1_000_000, name: str = "rl_pp
                 "ppo": {"n_steps": 256, "batch_size": 256}, "eval_episodes": 200,
                 "eval_start": RL_SEED},
         description="issue 16: PPO (SB3) through the VecEnv adapter, strong-drift market",
+        requires=(("stable_baselines3", "rl"), ("torch", "rl")),
     )  # fmt: skip

@@ -37,6 +37,8 @@ def sample_size(name: str) -> int:
 
 @pytest.mark.parametrize("name", [e.name for e in experiments()])
 def test_committed_artifact_reproduces(name: str) -> None:
+    if get(name).missing():  # rl_ppo: its run function needs the rl extra, not in the CI lock
+        pytest.skip(f"{name} needs {get(name).missing()}; verified where the extra is installed")
     k = sample_size(name) if artifact_paths(name)[1].is_file() else 3
     check = verify_sample(name, k, np.random.default_rng([DAY_SEED, len(name)]))
     assert check.ok, (

@@ -7,6 +7,7 @@ toy run function (levpaper.experiments.toy), whose runs are made to last with ``
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -24,6 +25,7 @@ import pytest
 
 from levpaper.experiments import (
     Experiment,
+    MissingExtra,
     RunFailed,
     StaleArtifact,
     artifact_paths,
@@ -244,6 +246,21 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["--root", str(tmp_path), "list"]) == 0
     out = capsys.readouterr().out
     assert "ch5_stress_table" in out and "missing" in out and "make experiments" in out
+
+
+def test_a_missing_extra_stops_before_any_work(tmp_path: Path) -> None:
+    exp = toy(n_seeds=2)
+    needy = dataclasses.replace(exp, requires=(("no_such_module_xyz", "rl"),))
+    assert needy.key() == exp.key() and needy.missing() == [("no_such_module_xyz", "rl")]
+    with pytest.raises(MissingExtra, match=r"no_such_module_xyz.*levpaper\[rl\]"):
+        run(needy, scheduler="serial", root=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # nothing written, not even a journal
+    run(exp, scheduler="serial", root=tmp_path, progress=False)
+    assert len(load(needy, root=tmp_path)) == exp.n_runs  # reading needs no extra
+    with pytest.raises(MissingExtra):
+        verify_sample(needy, 1, np.random.default_rng(0), root=tmp_path)
+    with pytest.raises(ValueError, match="requires must be"):
+        dataclasses.replace(exp, requires=("torch",))
 
 
 def test_status_and_verify_a_stored_artifact(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from levpaper.experiments.cli import main
 from levpaper.experiments.core import (
     Experiment,
     Failure,
+    MissingExtra,
     RunFailed,
     RunReport,
     StaleArtifact,
@@ -64,6 +65,7 @@ from levpaper.experiments.registry import experiments, get
 __all__ = [
     "Experiment",
     "Failure",
+    "MissingExtra",
     "RunFailed",
     "RunReport",
     "StaleArtifact",

@@ -950,7 +950,10 @@ def _oracle() -> list[Experiment]:
 
 def book_experiments() -> list[Experiment]:
     """Every experiment of the book, sorted by name."""
+    from levpaper.sb3 import ppo_experiment  # SB3 itself is imported only when a run starts
+
     exps = _ch3() + _ch5() + _ch5_mechanics(ch5_market()) + _oracle() + _real() + _rl()
+    exps.append(ppo_experiment())
     return sorted(exps, key=lambda e: e.name)
 
 

@@ -97,8 +97,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for e in exps:
         if e.name not in todo:
             print(f"{e.name}: current, nothing to compute", file=sys.stderr)
+    blocked = []
+    if args.all:  # with --all, an experiment whose extra is missing is reported, not fatal
+        for e in exps:
+            if e.name in todo and e.missing():
+                todo.remove(e.name)
+                blocked.append(e.name)
+                extras = ",".join(sorted({x for _, x in e.missing()}))
+                print(f"{e.name}: not current and needs levpaper[{extras}]; skipped",
+                      file=sys.stderr)  # fmt: skip
     if not todo:
-        return 0
+        return 1 if blocked else 0
     with contextlib.ExitStack() as stack:
         if args.serial:
             scheduler: str | None = "serial"
@@ -111,7 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                       progress=not args.quiet)  # fmt: skip
             print(f"{rep.name}: {rep.computed} runs computed, {rep.reused} reused, "
                   f"{rep.seconds:.1f} s -> {rep.artifact}", file=sys.stderr)  # fmt: skip
-    return 0
+    return 1 if blocked else 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -132,6 +141,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     bad = 0
     for name in names:
+        if not args.names and get(name).missing():  # every experiment: skip what needs an extra
+            extras = ",".join(sorted({x for _, x in get(name).missing()}))
+            print(f"{name}: skipped, its run function needs levpaper[{extras}]")
+            continue
         check = verify_sample(name, args.k, rng, root=args.root)
         print(f"{name}: runs {list(check.runs)} {'match' if check.ok else 'DIFFER'}")
         for m in check.mismatches:

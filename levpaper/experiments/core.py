@@ -84,6 +84,11 @@ class StaleArtifact(ValueError):
     """An artifact whose stored hash differs from its experiment's current hash (or is missing)."""
 
 
+class MissingExtra(ValueError):
+    """An experiment's run function needs a module of an optional extra that is not installed
+    (:attr:`Experiment.requires`)."""
+
+
 class RunFailed(RuntimeError):
     """Some runs of an experiment raised; the others are in the journal.
 
@@ -425,6 +430,11 @@ class Experiment:
     seeding : {"spawn", "offset"}, default "spawn"
     description : str, optional
         One line for ``list`` and the manifest.
+    requires : tuple of (module, extra) pairs, optional
+        Modules the run function imports beyond levpaper's own dependencies, each with the
+        optional extra that installs it (``(("stable_baselines3", "rl"),)``). Without them
+        :func:`run` and :func:`verify_sample` raise :class:`MissingExtra` before computing
+        anything; the artifact's hash and :func:`load` do not need them.
 
     Raises
     ------
@@ -454,6 +464,7 @@ class Experiment:
     config: Mapping[str, Any] = field(default_factory=dict)
     seeding: Seeding = "spawn"
     description: str = ""
+    requires: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -492,6 +503,25 @@ class Experiment:
             raise ValueError(f"config must be a mapping, got {self.config!r}")
         canonical(self.config)
         one_of("seeding", self.seeding, ("spawn", "offset"))
+        req = tuple(self.requires)
+        if not all(isinstance(r, tuple) and len(r) == 2 and all(isinstance(x, str) for x in r)
+                   for r in req):  # fmt: skip
+            raise ValueError(f"requires must be (module, extra) pairs, got {self.requires!r}")
+        object.__setattr__(self, "requires", req)
+
+    def missing(self) -> list[tuple[str, str]]:
+        """The ``(module, extra)`` pairs of :attr:`requires` that cannot be imported here."""
+        return [(m, x) for m, x in self.requires if importlib.util.find_spec(m) is None]
+
+    def check_requires(self) -> None:
+        """Raise :class:`MissingExtra` if a module of :attr:`requires` is not installed."""
+        gone = self.missing()
+        if gone:
+            extras = sorted({x for _, x in gone})
+            raise MissingExtra(
+                f"experiment {self.name!r} needs {', '.join(m for m, _ in gone)}, not installed: "
+                f"pip install 'levpaper[{','.join(extras)}]'"
+            )
 
     # -- indices and seeds
 
@@ -1010,6 +1040,7 @@ def run(
     start = time.perf_counter()
     if not force and _state(exp, key, base)[0] == "current":
         return RunReport(exp.name, key, exp.n_runs, 0, exp.n_runs, 0.0, "none", data_path)
+    exp.check_requires()
     with _executor(scheduler, workers) as (kind, mapper):
         journal = _journal_dir(exp, key, base)
         if force and journal.exists():
@@ -1277,6 +1308,8 @@ def verify_sample(
     ------
     StaleArtifact
         If the artifact is missing or stale (naming the command that regenerates it).
+    MissingExtra
+        If the run function needs an extra that is not installed (:attr:`Experiment.requires`).
 
     Examples
     --------
@@ -1296,6 +1329,7 @@ def verify_sample(
         raise ValueError(f"rng must be a numpy Generator, got {rng!r}")
     base = _root(root)
     manifest = _current(exp, base)
+    exp.check_requires()
     data_path, _ = artifact_paths(exp.name, base)
     mismatches: list[str] = []
     if manifest.get("data_sha256") != _sha256(data_path):
