@@ -329,8 +329,9 @@ def ppo_experiment(n_seeds: int = 10, steps: int = 1_000_000, name: str = "rl_pp
 
     Registered with the book; its run function needs the ``rl`` extra (Stable-Baselines3 and
     torch), which the book's environment does not install, so the experiment declares it in
-    :attr:`~levpaper.experiments.Experiment.requires`: the book reads the committed artifact
-    without it, and ``levpaper experiments run rl_ppo`` (or ``verify``) asks for the extra.
+    the ``requires`` field of :class:`~levpaper.experiments.Experiment`: the book reads the
+    committed artifact without it, and ``levpaper experiments run rl_ppo`` (or ``verify``) asks
+    for the extra.
 
     Examples
     --------

@@ -86,7 +86,7 @@ class StaleArtifact(ValueError):
 
 class MissingExtra(ValueError):
     """An experiment's run function needs a module of an optional extra that is not installed
-    (:attr:`Experiment.requires`)."""
+    (the ``requires`` field of :class:`Experiment`)."""
 
 
 class RunFailed(RuntimeError):
@@ -510,11 +510,11 @@ class Experiment:
         object.__setattr__(self, "requires", req)
 
     def missing(self) -> list[tuple[str, str]]:
-        """The ``(module, extra)`` pairs of :attr:`requires` that cannot be imported here."""
+        """The ``(module, extra)`` pairs of ``requires`` that cannot be imported here."""
         return [(m, x) for m, x in self.requires if importlib.util.find_spec(m) is None]
 
     def check_requires(self) -> None:
-        """Raise :class:`MissingExtra` if a module of :attr:`requires` is not installed."""
+        """Raise :class:`MissingExtra` if a module of ``requires`` is not installed."""
         gone = self.missing()
         if gone:
             extras = sorted({x for _, x in gone})
@@ -1309,7 +1309,8 @@ def verify_sample(
     StaleArtifact
         If the artifact is missing or stale (naming the command that regenerates it).
     MissingExtra
-        If the run function needs an extra that is not installed (:attr:`Experiment.requires`).
+        If the run function needs an extra that is not installed (the ``requires`` field of
+        :class:`Experiment`).
 
     Examples
     --------
