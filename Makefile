@@ -18,6 +18,15 @@ export PATH := $(BIN):$(PATH)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Sphinx and Jupyter write caches here; keep them out of $HOME so runs are self-contained.
 export JUPYTER_PLATFORM_DIRS := 1
+# Pinned floating-point arithmetic (levpaper.experiments.ARITHMETIC; the README's
+# "Bit-exact artifacts"): numpy's run-time SIMD dispatch and OpenBLAS's kernel choice depend on
+# the CPU (AVX-512 paths round differently in the last bit), so every target computes with
+# numpy's x86-64-v2 baseline loops and OpenBLAS's Haswell kernels, which any x86-64 CPU with
+# AVX2 runs. The committed artifacts and the notebooks' stored outputs were made this way.
+export NPY_DISABLE_CPU_FEATURES := X86_V3 X86_V4 AVX512_ICL AVX512_SPR
+ifeq ($(shell uname -m),x86_64)
+export OPENBLAS_CORETYPE := Haswell
+endif
 
 .PHONY: book pdf test reproduce lock env clean lint typecheck unit browser-deps tex-deps bench experiments help
 .DEFAULT_GOAL := help

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -83,9 +84,40 @@ def test_changed_code_makes_the_artifact_stale(
 ) -> None:
     root = copy_artifact(SMALL, tmp_path)
     original = Experiment.source
-    monkeypatch.setattr(Experiment, "source", lambda self: original(self) + "\n# edited\n")
+    # a change of code, not of a comment: the key reads code as code_digest does (no comments)
+    monkeypatch.setattr(Experiment, "source", lambda self: original(self) + "\nEDITED = 1\n")
     with pytest.raises(StaleArtifact) as info:
         verify_sample(get(SMALL), root=root)
     msg = str(info.value)
     assert "is stale" in msg and "make experiments" in msg
     assert f"python -m levpaper.experiments run {SMALL}" in msg
+
+
+def test_the_test_run_pins_the_arithmetic_of_the_artifacts() -> None:
+    # make exports levpaper.experiments.ARITHMETIC for every target; without it the spot checks
+    # above pass or fail by the CPU (AVX-512 loops round differently in the last bit)
+    from levpaper.experiments import arithmetic_unpinned
+
+    if os.environ.get("CI") != "true" and arithmetic_unpinned():
+        pytest.skip(f"not run through make: {arithmetic_unpinned()} unset")
+    assert arithmetic_unpinned() == []
+
+
+def test_a_mismatch_outside_the_pinned_arithmetic_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = copy_artifact(SMALL, tmp_path)
+    data, manifest = artifact_paths(SMALL, root)
+    arrays = read_npz(data)
+    arrays["rec.bad_debt"] = arrays["rec.bad_debt"] + 1.0
+    write_npz(data, arrays)
+    meta = json.loads(manifest.read_text())
+    meta["data_sha256"] = hashlib.sha256(data.read_bytes()).hexdigest()
+    manifest.write_text(json.dumps(meta))
+    monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
+    check = verify_sample(SMALL, root=root, runs=[3])
+    assert not check.ok and "NPY_DISABLE_CPU_FEATURES" in check.mismatches[-1]
+    monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "X86_V3 X86_V4 AVX512_ICL AVX512_SPR")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    check = verify_sample(SMALL, root=root, runs=[3])
+    assert not check.ok and not any("arithmetic" in m for m in check.mismatches)

@@ -40,6 +40,7 @@ True
 
 from levpaper.experiments.cli import main
 from levpaper.experiments.core import (
+    ARITHMETIC,
     Experiment,
     Failure,
     MissingExtra,
@@ -48,6 +49,7 @@ from levpaper.experiments.core import (
     StaleArtifact,
     Status,
     Verification,
+    arithmetic_unpinned,
     artifact_paths,
     canonical_json,
     code_digest,
@@ -63,6 +65,7 @@ from levpaper.experiments.core import (
 from levpaper.experiments.registry import experiments, get
 
 __all__ = [
+    "ARITHMETIC",
     "Experiment",
     "Failure",
     "MissingExtra",
@@ -71,6 +74,7 @@ __all__ = [
     "StaleArtifact",
     "Status",
     "Verification",
+    "arithmetic_unpinned",
     "artifact_paths",
     "canonical_json",
     "code_digest",

@@ -49,6 +49,16 @@ RunFunction = Callable[[Mapping[str, Any], Mapping[str, Any], Any], Mapping[str,
 RESERVED = ("run", "cell", "replicate", "seed")
 #: The command that regenerates every artifact (named in the errors about stale artifacts).
 REGENERATE_ALL = "make experiments"
+#: The floating-point profile the committed artifacts were computed under, as environment
+#: variables read when numpy starts (the Makefile exports them for every target). numpy picks
+#: its SIMD loops and OpenBLAS its kernels by the CPU at run time; the AVX-512 loops of exp, log
+#: and friends, and OpenBLAS's AVX-512 kernels, round differently in the last bit, so without
+#: these a record recomputed on another CPU can differ from the stored one by an ulp.
+#: ``OPENBLAS_CORETYPE`` applies to x86-64 only (Haswell kernels need AVX2 and FMA).
+ARITHMETIC: dict[str, str] = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+    "OPENBLAS_CORETYPE": "Haswell",
+}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -67,6 +77,40 @@ def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
         bound = f"be >= {low}" if high is None else f"lie in [{low}, {high})"
         raise ValueError(f"{name} must {bound}, got {value!r}")
     return int(value)
+
+
+def arithmetic_unpinned(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The variables of :data:`ARITHMETIC` that ``environ`` (default ``os.environ``) does not
+    set to their pinned value: empty when records computed here are bit-comparable with the
+    committed artifacts. ``OPENBLAS_CORETYPE`` is only required on x86-64.
+
+    Examples
+    --------
+    >>> arithmetic_unpinned(ARITHMETIC)
+    []
+    >>> arithmetic_unpinned({"OPENBLAS_CORETYPE": "Haswell"})
+    ['NPY_DISABLE_CPU_FEATURES']
+    """
+    import platform
+
+    env = os.environ if environ is None else environ
+    need = dict(ARITHMETIC)
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        need.pop("OPENBLAS_CORETYPE")
+    return [k for k, v in need.items() if " ".join(str(env.get(k, "")).split()) != v]
+
+
+def _arithmetic_hint() -> str:
+    """A sentence for a mismatch or a run under an unpinned profile; empty when pinned."""
+    loose = arithmetic_unpinned()
+    if not loose:
+        return ""
+    pins = " ".join(f'{k}="{ARITHMETIC[k]}"' for k in loose)
+    return (
+        f"this process does not pin the arithmetic the artifacts were computed with ({pins} "
+        "not set; `make` sets them): numpy's and OpenBLAS's CPU-specific kernels can change "
+        "the last bit of a record"
+    )
 
 
 def regenerate_command(name: str) -> str:
@@ -1041,6 +1085,14 @@ def run(
     if not force and _state(exp, key, base)[0] == "current":
         return RunReport(exp.name, key, exp.n_runs, 0, exp.n_runs, 0.0, "none", data_path)
     exp.check_requires()
+    if hint := _arithmetic_hint():
+        import warnings
+
+        warnings.warn(
+            f"{hint}; the artifact of {exp.name!r} may not verify where they are set",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     with _executor(scheduler, workers) as (kind, mapper):
         journal = _journal_dir(exp, key, base)
         if force and journal.exists():
@@ -1357,6 +1409,8 @@ def verify_sample(
                 mismatches.append(
                     f"{where}: field {f!r} stored {_brief(stored[f])}, recomputed {_brief(got[f])}"
                 )
+    if mismatches and (hint := _arithmetic_hint()):
+        mismatches.append(hint)
     return Verification(exp.name, tuple(picked), tuple(mismatches))
 
 
