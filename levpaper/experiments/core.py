@@ -80,7 +80,7 @@ def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
 
 
 def arithmetic_unpinned(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The variables of :data:`ARITHMETIC` that ``environ`` (default ``os.environ``) does not
+    """The variables of ``ARITHMETIC`` that ``environ`` (default ``os.environ``) does not
     set to their pinned value: empty when records computed here are bit-comparable with the
     committed artifacts. ``OPENBLAS_CORETYPE`` is only required on x86-64.
 
