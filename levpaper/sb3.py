@@ -25,14 +25,6 @@ Seeding
     As SB3's: :meth:`SB3VecEnvAdapter.seed` stores ``seed + i`` for copy ``i``, used by the
     next :meth:`~SB3VecEnvAdapter.reset` only.
 
-Margin actions
-    The environment's box action moves margin by ``a[1]`` in [-1, 1]: negative withdraws
-    (``-1`` all that may be withdrawn), positive deposits. The book's ES and linear learners
-    can only deposit (their margin output is ``expit(z) in (0, 1)``). ``margin_actions="deposit"``
-    gives an SB3 agent the same interface: the policy's ``a[1]`` in [-1, 1] is sent as
-    ``(a[1] + 1) / 2``, so its Gaussian is centred on a half deposit and it cannot empty the
-    account. ``"signed"`` (the default) passes the action on unchanged.
-
 Observations and rewards
     Observations are C-contiguous float32 arrays of shape ``(N, 14)`` (the vector environment's
     are column-major), rewards float32 of shape ``(N,)`` (as ``DummyVecEnv``), dones bool.
@@ -63,17 +55,14 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from levpaper._validate import one_of
 from levpaper.env import LeveragedSwapConfig, make_config
 from levpaper.vector_env import LeveragedSwapVectorEnv
 
 __all__ = [
     "INFO_KEYS",
-    "MARGIN_ACTIONS",
     "SB3Policy",
     "SB3VecEnvAdapter",
     "make_sb3_vec_env",
-    "map_margin",
     "ppo_experiment",
     "ppo_run",
 ]
@@ -84,30 +73,6 @@ StepReturn = tuple[
 
 INFO_KEYS: tuple[str, ...] = ("wealth", "leverage", "liquidated")
 """The ``info`` entries copied into each copy's SB3 ``infos[i]`` by default."""
-
-MARGIN_ACTIONS: tuple[str, ...] = ("signed", "deposit")
-"""How a box action's margin component reaches the environment (module docstring)."""
-
-
-def map_margin(actions: npt.ArrayLike, margin_actions: str = "signed") -> npt.NDArray[Any]:
-    """Box actions ``(N, 2)`` with the margin component mapped as ``margin_actions`` says:
-    unchanged (``"signed"``) or ``(a + 1) / 2`` after clipping to [-1, 1] (``"deposit"``).
-    A discrete action is returned unchanged.
-
-    Examples
-    --------
-    >>> map_margin([[0.5, -1.0], [0.5, 0.0], [0.5, 3.0]], "deposit").tolist()
-    [[0.5, 0.0], [0.5, 0.5], [0.5, 1.0]]
-    >>> map_margin([[0.5, -1.0]]).tolist()
-    [[0.5, -1.0]]
-    """
-    one_of("margin_actions", margin_actions, MARGIN_ACTIONS)
-    a = np.asarray(actions)
-    if margin_actions == "signed" or a.ndim < 2:
-        return a
-    out = np.array(a, dtype=np.float64)
-    out[:, 1] = (np.clip(out[:, 1], -1.0, 1.0) + 1.0) / 2.0
-    return out
 
 
 class SB3VecEnvAdapter:
@@ -125,9 +90,6 @@ class SB3VecEnvAdapter:
         The environment (``action_mode="box"`` for PPO's continuous actions).
     info_keys : sequence of str, default :data:`INFO_KEYS`
         Keys of the vector environment's ``info`` copied into ``infos[i]``.
-    margin_actions : {"signed", "deposit"}, default "signed"
-        How the margin component of a box action reaches the environment
-        (:func:`map_margin`, module docstring).
     **overrides
         Fields of the config, as for :class:`~levpaper.vector_env.LeveragedSwapVectorEnv`.
 
@@ -143,10 +105,8 @@ class SB3VecEnvAdapter:
         config: LeveragedSwapConfig | None = None,
         *,
         info_keys: Sequence[str] = INFO_KEYS,
-        margin_actions: str = "signed",
         **overrides: Any,
     ) -> None:
-        self.margin_actions = str(one_of("margin_actions", margin_actions, MARGIN_ACTIONS))
         cfg = make_config(config, overrides)
         self.env = LeveragedSwapVectorEnv(num_envs, cfg)
         self.num_envs = self.env.num_envs
@@ -191,9 +151,8 @@ class SB3VecEnvAdapter:
         return np.ascontiguousarray(obs)
 
     def step_async(self, actions: npt.ArrayLike) -> None:
-        """Store the actions, shape ``(N, 2)`` (box) or ``(N,)`` (discrete), the margin
-        component mapped by :func:`map_margin`."""
-        self._actions = map_margin(actions, self.margin_actions)
+        """Store the actions, shape ``(N, 2)`` (box) or ``(N,)`` (discrete)."""
+        self._actions = np.asarray(actions)
 
     def step_wait(
         self,
@@ -288,7 +247,6 @@ def make_sb3_vec_env(
     config: LeveragedSwapConfig | None = None,
     *,
     info_keys: Sequence[str] = INFO_KEYS,
-    margin_actions: str = "signed",
     **overrides: Any,
 ) -> Any:
     """An :class:`SB3VecEnvAdapter` that is a ``stable_baselines3.common.vec_env.VecEnv``
@@ -314,26 +272,23 @@ def make_sb3_vec_env(
             '(the optional extra: pip install "levpaper[rl]")'
         ) from exc
     cls = type("LeveragedSwapSB3VecEnv", (SB3VecEnvAdapter, vec_env.VecEnv), {})
-    return cls(num_envs, config, info_keys=info_keys, margin_actions=margin_actions, **overrides)
+    return cls(num_envs, config, info_keys=info_keys, **overrides)
 
 
 class SB3Policy:
     """A trained SB3 model as a batched :class:`levpaper.agents.Policy` (deterministic actions),
-    for :func:`levpaper.training.evaluate`; ``margin_actions`` as the adapter it was trained
-    on (:func:`map_margin`)."""
+    for :func:`levpaper.training.evaluate`."""
 
-    def __init__(self, model: Any, margin_actions: str = "signed") -> None:
+    def __init__(self, model: Any) -> None:
         if not callable(getattr(model, "predict", None)):
             raise ValueError(f"model must have a predict(obs) method, got {model!r}")
         self.model = model
-        self.margin_actions = str(one_of("margin_actions", margin_actions, MARGIN_ACTIONS))
 
     def act(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """Box actions for ``obs`` of shape (N, 14)."""
         batch = np.ascontiguousarray(np.atleast_2d(obs))
         action = self.model.predict(batch, deterministic=True)[0]
-        out = np.asarray(action, dtype=np.float64).reshape(batch.shape[0], -1)
-        return np.asarray(map_margin(out, self.margin_actions), dtype=np.float64)
+        return np.asarray(action, dtype=np.float64).reshape(batch.shape[0], -1)
 
 
 def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str, Any]:
@@ -342,9 +297,7 @@ def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str
     ``config["steps"]`` environment steps with ``config["n_envs"]`` copies, then the
     deterministic policy evaluated on ``config["eval_episodes"]`` held-out episodes from
     ``config["eval_start"]``, as :func:`levpaper.experiments.book.rl_run` records it
-    (``<market>_log_growth``, ``_liquidated``, ``_mean_leverage``), with the margin interface
-    ``config["margin_actions"]`` (default ``"signed"``) in training and evaluation. The
-    training time is not
+    (``<market>_log_growth``, ``_liquidated``, ``_mean_leverage``). The training time is not
     recorded: a record must be a pure function of the run's cell and seed.
 
     Needs the ``rl`` extra; a run function of :func:`ppo_experiment`.
@@ -357,13 +310,12 @@ def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str
     torch.set_num_threads(1)
     market = str(cell.get("market", config["market"]))
     env = rl_env(market)
-    margin = str(config.get("margin_actions", "signed"))
-    venv = make_sb3_vec_env(int(config["n_envs"]), env, margin_actions=margin)
+    venv = make_sb3_vec_env(int(config["n_envs"]), env)
     model = ppo("MlpPolicy", venv, seed=int(seed), device="cpu", verbose=0,
                 **dict(config.get("ppo", {})))  # fmt: skip
     model.learn(int(config["steps"]))
     seeds = held_out_seeds(int(config["eval_episodes"]), start=int(config["eval_start"]))
-    out = evaluate(SB3Policy(model, margin), env, seeds).outcomes
+    out = evaluate(SB3Policy(model), env, seeds).outcomes
     return {
         f"{market}_log_growth": out.log_growth,
         f"{market}_liquidated": out.liquidated,
@@ -373,10 +325,7 @@ def ppo_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> dict[str
 
 def ppo_experiment(n_seeds: int = 10, steps: int = 1_000_000, name: str = "rl_ppo") -> Any:
     """The PPO experiment of issue 16: ``n_seeds`` seeds of ``steps`` environment steps on the
-    strong-drift market (the market of ``rl_schemes``), evaluated as ``rl_schemes`` is, with the
-    deposit-only margin interface of the ES learners (``margin_actions="deposit"``): with the
-    environment's signed margin action, PPO's deterministic policy learned to withdraw all
-    margin at the first step and stay flat.
+    strong-drift market (the market of ``rl_schemes``), evaluated as ``rl_schemes`` is.
 
     Registered with the book; its run function needs the ``rl`` extra (Stable-Baselines3 and
     torch), which the book's environment does not install, so the experiment declares it in
@@ -397,7 +346,6 @@ def ppo_experiment(n_seeds: int = 10, steps: int = 1_000_000, name: str = "rl_pp
         n_seeds=n_seeds, base_seed=RL_SEED, seeding="offset",
         config={"market": "strong_drift", "steps": int(steps), "n_envs": 16,
                 "ppo": {"n_steps": 256, "batch_size": 256}, "eval_episodes": 200,
-                "margin_actions": "deposit",
                 "eval_start": RL_SEED},
         description="issue 16: PPO (SB3) through the VecEnv adapter, strong-drift market",
         requires=(("stable_baselines3", "rl"), ("torch", "rl")),

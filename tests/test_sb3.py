@@ -164,35 +164,3 @@ def test_sb3_policy_wraps_a_model_and_the_ppo_experiment_is_declared() -> None:
         SB3Policy(object())
     exp = ppo_experiment(n_seeds=10, steps=10**6)
     assert exp.n_runs == 10 and exp.config["steps"] == 10**6
-
-
-def test_deposit_margin_actions_are_the_signed_ones_mapped_and_never_withdraw() -> None:
-    from levpaper.sb3 import SB3Policy, map_margin
-
-    deposit = SB3VecEnvAdapter(N, CFG, margin_actions="deposit")
-    signed = SB3VecEnvAdapter(N, CFG)
-    raw = SB3VecEnvAdapter(N, CFG)
-    for venv in (deposit, signed, raw):
-        venv.seed(3)
-        venv.reset()
-    rng = np.random.default_rng(0)
-    differs = False
-    for _ in range(30):
-        a = rng.uniform(-1.0, 1.0, size=(N, 2)).astype(np.float32)
-        a[:, 1] = -1.0  # the signed interface withdraws all it may; deposit sends 0 (no change)
-        got = deposit.step(a)
-        want = signed.step(map_margin(a, "deposit"))
-        for x, y in zip(got[:3], want[:3], strict=True):
-            np.testing.assert_array_equal(x, y)
-        differs |= not np.array_equal(raw.step(a)[0], got[0])
-    assert differs  # unmapped, the same actions withdraw margin: other observations
-    with pytest.raises(ValueError, match="margin_actions"):
-        SB3VecEnvAdapter(2, CFG, margin_actions="withdraw")
-
-    class Model:
-        def predict(self, obs: Any, deterministic: bool = True) -> tuple[Any, None]:
-            return np.tile([0.25, -1.0], (len(obs), 1)), None
-
-    obs = np.zeros((2, 14), dtype=np.float32)
-    assert SB3Policy(Model(), "deposit").act(obs).tolist() == [[0.25, 0.0], [0.25, 0.0]]
-    assert SB3Policy(Model()).act(obs).tolist() == [[0.25, -1.0], [0.25, -1.0]]

@@ -10,8 +10,13 @@ from levpaper.experiments.core import Experiment
 @cache
 def _registry() -> dict[str, Experiment]:
     from levpaper.experiments.book import book_experiments
+    from levpaper.ppo import ppo_deposit_experiment
 
-    return {e.name: e for e in book_experiments()}
+    # rl_ppo_deposit is declared outside levpaper.experiments.book so that its module is not
+    # among the library modules of the book's run functions (their keys, and so their
+    # artifacts, do not depend on it)
+    exps = [*book_experiments(), ppo_deposit_experiment()]
+    return {e.name: e for e in sorted(exps, key=lambda e: e.name)}
 
 
 def experiments() -> list[Experiment]:
