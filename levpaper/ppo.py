@@ -109,6 +109,10 @@ def ppo_deposit_run(config: dict[str, Any], cell: dict[str, Any], seed: Any) -> 
 
     Needs the ``rl`` extra; the run function of :func:`ppo_deposit_experiment`.
     """
+    # A near-copy of sb3.ppo_run with the adapter and policy swapped. Parametrising ppo_run
+    # would change levpaper.sb3's code, which the key of every book experiment covers
+    # (levpaper.experiments.book imports it), and so stale all their artifacts; the fix is a
+    # key that covers only the modules a run function itself reaches (library_modules).
     torch = importlib.import_module("torch")
     ppo = importlib.import_module("stable_baselines3").PPO
     from levpaper.experiments.book import rl_env
